@@ -1,0 +1,38 @@
+# Single entry point. `make book` builds the whole book on the default data into
+# _build/html; `make test` runs the whole test suite. Both create the virtual environment
+# (.venv, Python 3.12) from requirements.txt on first use.
+PYTHON ?= python3.12
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CFF_STAMP := .venv-cff/.installed
+# Optional: a parameters file for the build, e.g. `make book PARAMS=myrun.yml`.
+PARAMS ?=
+
+.PHONY: book test lint bench clean
+
+$(STAMP): requirements.txt code/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $(STAMP)
+
+# cffconvert pins jsonschema<4: it gets an environment of its own.
+$(CFF_STAMP):
+	$(PYTHON) -m venv .venv-cff
+	.venv-cff/bin/python -m pip install --quiet --disable-pip-version-check cffconvert==2.0.0
+	touch $(CFF_STAMP)
+
+book: $(STAMP)
+	$(BIN)/python -m clusterpolicy build $(if $(PARAMS),--params $(PARAMS))
+
+test: $(STAMP) $(CFF_STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check code tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf _build

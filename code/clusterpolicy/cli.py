@@ -1,0 +1,75 @@
+"""Command line: ``python -m clusterpolicy {build,run,synth,validate}``.
+
+Exit status: 0 success, 1 a chapter or the book failed, 2 bad input or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--book", default=".", help="book root holding _toc.yml (default: .)")
+    parser.add_argument("--params", metavar="FILE",
+                        help="YAML file mapping parameter names to values")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
+                        metavar=("NAME", "VALUE"), help="set one parameter (repeatable)")
+    parser.add_argument("--out", help="build directory (default: BOOK/_build)")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m clusterpolicy", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    build = sub.add_parser("build", help="execute every chapter and render the book")
+    _add_run_options(build)
+
+    run = sub.add_parser("run", help="execute one chapter as the build does")
+    run.add_argument("chapter", help="chapter name, e.g. 03_productivity or chapters/03_productivity.md")
+    _add_run_options(run)
+
+    synth = sub.add_parser("synth", help="generate the synthetic datasets")
+    synth.add_argument("--out", required=True, help="directory to write the datasets into")
+    synth.add_argument("--seed", type=int, default=None, help="random seed (default: the book's)")
+    synth.add_argument("--firms", type=int, default=None, help="number of firms in the panel")
+    synth.add_argument("--shape", default="flanders",
+                       help="calibration of the panel: 'flanders' (default) or another shape "
+                            "defined in clusterpolicy.synthetic")
+
+    validate = sub.add_parser("validate", help="check an input file against its schema")
+    validate.add_argument("path", help="CSV or Parquet file")
+    validate.add_argument("--schema", required=True, choices=["panel", "membership", "techfirms"])
+    validate.add_argument("--clusters", nargs="+", default=None,
+                          help="cluster names the membership file may use (default: the seven)")
+    validate.add_argument("--panel", default=None,
+                          help="with --schema membership: the panel, for the cross-file checks")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    from .build import BuildError, ChapterFailed, RenderFailed, build, run
+
+    try:
+        if args.command == "build":
+            build(args.book, params_file=args.params, cli_pairs=args.parameter, out=args.out)
+        elif args.command == "run":
+            run(args.book, args.chapter, params_file=args.params, cli_pairs=args.parameter,
+                out=args.out)
+        elif args.command == "synth":
+            from .synthetic import cli_synth
+
+            return cli_synth(args.out, seed=args.seed, firms=args.firms, shape=args.shape)
+        elif args.command == "validate":
+            from .schemas import cli_validate
+
+            return cli_validate(args.path, args.schema, clusters=args.clusters, panel=args.panel)
+    except (ChapterFailed, RenderFailed) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except BuildError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0

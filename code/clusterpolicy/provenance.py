@@ -1,0 +1,136 @@
+"""Provenance of a run: input checksums, package versions, git commit.
+
+A chapter never decides on its own what it read: every data file goes through
+:func:`track_input`, which hashes the file and, when the build runs the chapter, appends the
+record to the log named by ``CLUSTERPOLICY_INPUT_LOG``. The build turns that log into the
+chapter's cache key and its entry in the run manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+INPUT_LOG_ENV = "CLUSTERPOLICY_INPUT_LOG"
+
+# Distributions whose versions can change a number in the book.
+KEY_DISTRIBUTIONS = (
+    "clusterpolicy",
+    "numpy",
+    "pandas",
+    "scipy",
+    "statsmodels",
+    "linearmodels",
+    "pyfixest",
+    "moderndid",
+    "pandera",
+    "pyarrow",
+    "joblib",
+    "matplotlib",
+    "seaborn",
+    "jupyter-book",
+    "sphinx",
+    "myst-nb",
+    "papermill",
+    "jupytext",
+)
+
+_CHUNK = 1 << 20
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of a file's bytes, as hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+_tracked: dict[str, str] = {}
+
+
+def track_input(path: str | os.PathLike[str]) -> Path:
+    """Declare that the running chapter reads ``path``; returns the resolved path.
+
+    Raises ``FileNotFoundError`` naming the path when it does not exist, so a chapter fails on
+    the first line that touches a missing file, with the file named.
+    """
+    resolved = Path(path).expanduser().resolve()
+    if not resolved.is_file():
+        raise FileNotFoundError(f"input file not found: {path} (resolved to {resolved})")
+    checksum = sha256_file(resolved)
+    key = str(resolved)
+    if _tracked.get(key) == checksum:
+        return resolved
+    _tracked[key] = checksum
+    log = os.environ.get(INPUT_LOG_ENV)
+    if log:
+        with open(log, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"path": key, "sha256": checksum}) + "\n")
+    return resolved
+
+
+def tracked_inputs() -> dict[str, str]:
+    """Inputs declared in this process so far: resolved path to SHA-256."""
+    return dict(_tracked)
+
+
+def read_input_log(log: Path) -> list[dict[str, str]]:
+    """Inputs recorded by a chapter's kernel, first read first, each path once."""
+    if not log.exists():
+        return []
+    seen: dict[str, str] = {}
+    for line in log.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            record = json.loads(line)
+            seen[record["path"]] = record["sha256"]
+    return [{"path": path, "sha256": checksum} for path, checksum in seen.items()]
+
+
+def package_versions() -> dict[str, str]:
+    """Python and the versions of the distributions that can change a result."""
+    versions = {"python": platform.python_version()}
+    for name in KEY_DISTRIBUTIONS:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def package_source_digest() -> str:
+    """SHA-256 over the helper package's source files (path and bytes), in a fixed order."""
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for file in sorted(root.rglob("*.py")):
+        digest.update(file.relative_to(root).as_posix().encode())
+        digest.update(b"\0")
+        digest.update(file.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def git_commit(root: str | os.PathLike[str]) -> str | None:
+    """The commit checked out at ``root``, suffixed ``+dirty`` when tracked files differ."""
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return commit + ("+dirty" if dirty else "")

@@ -1,0 +1,206 @@
+"""The build pipeline on a small test book (tests/book): parameters, cache, failures, manifest."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from clusterpolicy import build as cpbuild
+
+BOOK = Path(__file__).parent / "book"
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "clusterpolicy", *args], cwd=cwd,
+                          capture_output=True, text=True, env=dict(os.environ))
+
+
+def statuses(output: str) -> dict[str, str]:
+    """Chapter -> 'executed' | 'cached' from the progress lines."""
+    found = re.findall(r"^\[\d+/\d+\] (\S+)\s+(executed|cached)\s", output, flags=re.M)
+    return dict(found)
+
+
+@pytest.fixture
+def book(tmp_path: Path) -> Path:
+    target = tmp_path / "book"
+    shutil.copytree(BOOK, target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """The test book built once with parameters set on the command line."""
+    target = tmp_path_factory.mktemp("built") / "book"
+    shutil.copytree(BOOK, target)
+    result = cli("build", "-p", "message", "bonjour", "-p", "factor", "3", cwd=target)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return target, result
+
+
+def test_progress_line_per_chapter(built):
+    _, result = built
+    assert statuses(result.stdout) == {"chapters/echo": "executed", "chapters/other": "executed"}
+    assert re.search(r"chapters/echo\s+executed\s+\d+\.\d s", result.stdout)
+
+
+def test_parameters_reach_the_chapters(built):
+    root, _ = built
+    manifest = json.loads((root / "_build/html/run_manifest.json").read_text())
+    echo = manifest["chapters"]["chapters/echo"]
+    assert echo["parameters"]["message"] == "bonjour"
+    assert echo["glue"] == {"message": "bonjour", "total": 18.0}  # 3 * (1 + 2 + 3)
+    # `factor` is declared by both chapters: one -p value reaches both.
+    assert manifest["chapters"]["chapters/other"]["glue"] == {"n_rows": 6}
+    html = (root / "_build/html/chapters/echo.html").read_text()
+    assert "bonjour" in html and "18.0" in html
+
+
+def test_injected_parameters_cell_is_hidden(built):
+    root, _ = built
+    html = (root / "_build/html/chapters/echo.html").read_text()
+    assert "injected" not in html.lower()
+    assert 'message = "bonjour"' not in html and "factor = 3" not in html
+    executed = nbformat.read(root / "_build/.cache/chapters/chapters__echo.ipynb", as_version=4)
+    injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1 and "remove-cell" in injected[0].metadata["tags"]
+
+
+def test_manifest_records_inputs_versions_commit(built):
+    root, _ = built
+    entry = json.loads((root / "_build/html/run_manifest.json").read_text())["chapters"]["chapters/echo"]
+    assert entry["inputs"] == [{"path": "data/numbers.csv",
+                                "sha256": cpbuild.provenance.sha256_file(root / "data/numbers.csv")}]
+    assert entry["versions"]["pandas"] and entry["versions"]["python"].startswith("3.12")
+    assert "commit" in entry and entry["seconds"] > 0
+
+
+def test_second_build_executes_nothing(built):
+    root, _ = built
+    again = cli("build", "-p", "message", "bonjour", "-p", "factor", "3", cwd=root)
+    assert again.returncode == 0, again.stderr
+    assert statuses(again.stdout) == {"chapters/echo": "cached", "chapters/other": "cached"}
+
+
+def test_changing_data_reexecutes_exactly_the_readers(book):
+    assert cli("build", cwd=book).returncode == 0
+    (book / "data/numbers.csv").write_text("x\n1\n2\n3\n4\n")
+    result = cli("build", cwd=book)
+    assert result.returncode == 0, result.stderr
+    assert statuses(result.stdout) == {"chapters/echo": "executed", "chapters/other": "cached"}
+    manifest = json.loads((book / "_build/html/run_manifest.json").read_text())
+    assert manifest["chapters"]["chapters/echo"]["glue"]["total"] == 20.0
+
+
+def test_changing_a_parameter_or_the_source_reexecutes(book):
+    assert cli("build", cwd=book).returncode == 0
+    result = cli("build", "-p", "message", "hi", cwd=book)
+    assert statuses(result.stdout) == {"chapters/echo": "executed", "chapters/other": "cached"}
+    source = book / "chapters/other.md"
+    source.write_text(source.read_text().replace("There are", "We count"))
+    result = cli("build", "-p", "message", "hi", cwd=book)
+    assert statuses(result.stdout) == {"chapters/echo": "cached", "chapters/other": "executed"}
+
+
+def test_failing_cell_stops_the_build_and_publishes_nothing(book):
+    assert cli("build", cwd=book).returncode == 0
+    published = (book / "_build/html/index.html").stat().st_mtime_ns
+    shutil.copy(book / "failing.md", book / "chapters/failing.md")
+    toc = book / "_toc.yml"
+    toc.write_text(toc.read_text() + "  - file: chapters/failing\n")
+    (book / "data/other.csv").write_text("y\na\nb\nc\n")  # would change the site if published
+    result = cli("build", cwd=book)
+    assert result.returncode == 1
+    assert "chapter chapters/failing failed in code cell 3" in result.stderr
+    assert "ZeroDivisionError: division by zero" in result.stderr
+    assert "line 19" in result.stderr  # the cell's line in chapters/failing.md
+    assert "Nothing from this run was published" in result.stderr
+    assert (book / "_build/html/index.html").stat().st_mtime_ns == published
+    manifest = json.loads((book / "_build/html/run_manifest.json").read_text())
+    assert "chapters/failing" not in manifest["chapters"]
+    assert manifest["chapters"]["chapters/other"]["glue"]["n_rows"] == 4  # the old site
+
+
+def test_unknown_parameter_is_rejected_with_the_chapters_parameters(book):
+    result = cli("build", "-p", "mesage", "x", cwd=book)
+    assert result.returncode == 2
+    assert "unknown parameter 'mesage'" in result.stderr
+    assert "chapters/echo: message, factor, numbers_path" in result.stderr
+    assert "chapters/other: other_path, factor" in result.stderr
+    assert not (book / "_build/html").exists()
+
+
+def test_missing_data_path_is_rejected_with_the_path_named(book):
+    result = cli("build", "-p", "numbers_path", "nowhere/numbers.csv", cwd=book)
+    assert result.returncode == 2
+    assert "numbers_path" in result.stderr and "nowhere/numbers.csv" in result.stderr
+    assert "no such file" in result.stderr
+    assert not (book / "_build").joinpath("html").exists()
+
+
+def test_params_file_values_reach_every_chapter_that_declares_them(book, tmp_path):
+    (tmp_path / "mydata").mkdir()
+    (tmp_path / "mydata/n.csv").write_text("x\n10\n20\n")
+    params = tmp_path / "run.yml"
+    params.write_text("factor: 10\nnumbers_path: mydata/n.csv\nmessage: from a file\n")
+    result = cli("build", "--params", str(params), cwd=book)
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((book / "_build/html/run_manifest.json").read_text())
+    assert manifest["chapters"]["chapters/echo"]["glue"] == {"message": "from a file", "total": 300.0}
+    assert manifest["chapters"]["chapters/other"]["glue"] == {"n_rows": 20}
+    # relative paths in a parameters file are relative to the file
+    assert manifest["chapters"]["chapters/echo"]["inputs"][0]["sha256"] == \
+        cpbuild.provenance.sha256_file(tmp_path / "mydata/n.csv")
+
+
+def test_params_file_with_an_unknown_name_is_rejected(book, tmp_path):
+    params = tmp_path / "run.yml"
+    params.write_text("factr: 10\n")
+    result = cli("build", "--params", str(params), cwd=book)
+    assert result.returncode == 2 and "unknown parameter 'factr'" in result.stderr
+
+
+def test_run_executes_one_chapter_the_same_way(book):
+    result = cli("run", "echo", "-p", "factor", "5", cwd=book)
+    assert result.returncode == 0, result.stderr
+    assert statuses(result.stdout) == {"chapters/echo": "executed"}
+    again = cli("run", "chapters/echo.md", "-p", "factor", "5", cwd=book)
+    assert statuses(again.stdout) == {"chapters/echo": "cached"}
+    # run's cache serves the build: the same chapter with the same parameters is not redone
+    built = cli("build", "-p", "factor", "5", cwd=book)
+    assert statuses(built.stdout) == {"chapters/echo": "cached", "chapters/other": "executed"}
+    wrong = cli("run", "echo", "-p", "other_path", "x", cwd=book)
+    assert wrong.returncode == 2 and "chapters/echo: message, factor, numbers_path" in wrong.stderr
+
+
+def test_cli_values_are_typed_like_the_defaults():
+    assert cpbuild.parse_cli_value("3", 2) == 3
+    assert cpbuild.parse_cli_value("3", 2.0) == 3.0 and isinstance(cpbuild.parse_cli_value("3", 2.0), float)
+    assert cpbuild.parse_cli_value("007", "x") == "007"
+    assert cpbuild.parse_cli_value("[a, b]", ["x"]) == ["a", "b"]
+    assert cpbuild.parse_cli_value("false", True) is False
+
+
+def test_parameters_cell_must_hold_literals(tmp_path):
+    source = tmp_path / "bad.md"
+    source.write_text((BOOK / "chapters/echo.md").read_text().replace('factor = 2', 'factor = len("ab")'))
+    with pytest.raises(cpbuild.BuildError, match="literal default"):
+        cpbuild.read_parameters(source, "bad")
+
+
+def test_glued_values_are_read_from_outputs():
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("")
+    cell.outputs = [nbformat.v4.new_output(
+        "display_data", data={"application/papermill.record/text/plain": "0.25"},
+        metadata={"scrapbook": {"name": "x", "mime_prefix": "application/papermill.record/"}})]
+    nb.cells = [cell]
+    assert cpbuild.glued_values(nb) == {"x": 0.25}

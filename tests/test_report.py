@@ -1,0 +1,94 @@
+"""House-style helpers, provenance and citation: small pieces the chapters rely on."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clusterpolicy import provenance, report
+from clusterpolicy.citation import load_citation
+from clusterpolicy.results import EstimationResults
+from conftest import ROOT, require
+
+
+def test_markdown_table_formats_numbers_and_names_the_index():
+    table = pd.DataFrame({"estimate": [0.031234, np.nan], "n": [10, 2000], "flag": [True, False]},
+                         index=pd.Index(["a|b", "c"], name="term"))
+    md = report.markdown_table(table, floatfmt={"estimate": ".3f"})
+    lines = md.splitlines()
+    assert lines[0] == "| term | estimate | n | flag |"
+    assert lines[1] == "|:---|---:|---:|:---|"
+    assert lines[2] == "| a\\|b | 0.031 | 10 | yes |"
+    assert lines[3] == "| c | – | 2000 | no |"
+
+
+def test_markdown_table_refuses_an_unnamed_index():
+    with pytest.raises(ValueError, match="name the table's index"):
+        report.markdown_table(pd.DataFrame({"x": [1]}, index=["a"]))
+
+
+def test_glue_number_rejects_non_numbers_and_unwraps_numpy():
+    with pytest.raises(TypeError, match="expected a real number"):
+        report.glue_number("x", "0.3")
+    with pytest.raises(TypeError):
+        report.glue_number("x", True)
+
+
+def test_track_input_hashes_and_logs(tmp_path, monkeypatch):
+    data = tmp_path / "d.csv"
+    data.write_text("a\n1\n")
+    log = tmp_path / "log.jsonl"
+    monkeypatch.setenv(provenance.INPUT_LOG_ENV, str(log))
+    assert provenance.track_input(data) == data.resolve()
+    provenance.track_input(data)  # the same file twice is logged once
+    records = provenance.read_input_log(log)
+    assert records == [{"path": str(data.resolve()), "sha256": provenance.sha256_file(data)}]
+    assert provenance.sha256_file(data) == hashlib.sha256(b"a\n1\n").hexdigest()
+    with pytest.raises(FileNotFoundError, match="nowhere.csv"):
+        provenance.track_input(tmp_path / "nowhere.csv")
+
+
+def test_package_digest_is_stable():
+    digest = provenance.package_source_digest()
+    assert len(digest) == 64 and digest == provenance.package_source_digest()
+
+
+def test_results_shape():
+    res = EstimationResults(params=pd.Series({"a": 1.0, "b": 2.0}),
+                            std_errors=pd.Series({"a": 0.5, "b": np.nan}), nobs=10, model="toy",
+                            inference={"se": "analytic"})
+    ci = res.conf_int(0.95)
+    assert ci.loc["a", "lower"] == pytest.approx(1 - 1.959964 * 0.5, rel=1e-6)
+    tidy = res.tidy()
+    assert list(tidy.columns) == ["estimate", "std_error", "t", "p", "conf_low", "conf_high"]
+    assert tidy.loc["a", "p"] == pytest.approx(0.0455003, rel=1e-5)
+    assert "toy: 10 observations" in res.summary and "se: analytic" in res.summary
+    assert "<table" in res._repr_html_()
+
+
+def test_citation_generated_from_cff():
+    citation = load_citation(ROOT / "CITATION.cff")
+    assert citation.version and citation.date_released.startswith("20")
+    bib = citation.bibtex()
+    assert bib.startswith("@misc{clusterpolicy" + citation.year + ",")
+    assert f"version = {{{citation.version}}}" in bib
+    assert "{{The clusterpolicy replication team}}" in bib
+    apa = citation.apa()
+    assert apa.startswith("The clusterpolicy replication team. (" + citation.year + ").")
+    assert f"(Version {citation.version})" in apa
+
+
+def test_citation_cff_is_valid():
+    cffconvert = ROOT / ".venv-cff" / "bin" / "cffconvert"
+    require(cffconvert.exists(), "cffconvert not installed (`make test` installs it in .venv-cff)")
+    result = subprocess.run([str(cffconvert), "--validate", "-i", str(ROOT / "CITATION.cff")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    converted = subprocess.run([str(cffconvert), "-f", "zenodo", "-i", str(ROOT / "CITATION.cff")],
+                               capture_output=True, text=True, check=True)
+    assert json.loads(converted.stdout)["version"] == load_citation(ROOT / "CITATION.cff").version
