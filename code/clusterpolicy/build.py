@@ -362,7 +362,6 @@ class ChapterCache:
 # -- execution ---------------------------------------------------------------------------------
 def glued_values(notebook: nbformat.NotebookNode) -> dict[str, Any]:
     """Every name glued in an executed notebook, with its value (figures as ``"<figure>"``)."""
-    from myst_nb.ext.glue import GLUE_PREFIX
 
     values: dict[str, Any] = {}
     for cell in notebook.cells:

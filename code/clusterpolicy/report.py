@@ -74,7 +74,7 @@ def markdown_table(table: pd.DataFrame, floatfmt: str | dict[str, str] = ",.3f",
     lines = ["| " + " | ".join(header) + " |",
              "|" + "|".join("---:" if n else ":---" for n in numeric) + "|"]
     for row in frame.itertuples(index=False):
-        lines.append("| " + " | ".join(cell(c, v) for c, v in zip(frame.columns, row)) + " |")
+        lines.append("| " + " | ".join(cell(c, v) for c, v in zip(frame.columns, row, strict=True)) + " |")
     return "\n".join(lines)
 
 
