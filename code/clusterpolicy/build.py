@@ -405,6 +405,7 @@ def hide_injected_parameters(notebook: nbformat.NotebookNode) -> None:
 
 
 def execute_chapter(chapter: Chapter, overrides: Mapping[str, Any], workdir: Path,
+                    work_cache: Path | None = None,
                     ) -> tuple[nbformat.NotebookNode, list[dict[str, str]], float]:
     """Run one chapter with papermill; returns the executed notebook, its inputs and seconds."""
     import papermill
@@ -417,8 +418,12 @@ def execute_chapter(chapter: Chapter, overrides: Mapping[str, Any], workdir: Pat
     log.unlink(missing_ok=True)
     out = workdir / f"{chapter.docname.replace('/', '__')}.ipynb"
     env_before = {k: os.environ.get(k) for k in (provenance.INPUT_LOG_ENV, "PATH", "MPLBACKEND",
-                                                 "PYDEVD_DISABLE_FILE_VALIDATION")}
+                                                 "PYDEVD_DISABLE_FILE_VALIDATION", provenance.WORK_CACHE_ENV)}
     os.environ[provenance.INPUT_LOG_ENV] = str(log)
+    if work_cache is not None:
+        # Results that several chapters share (e.g. the TFP panel) are cached here, keyed on
+        # the checksums of their inputs.
+        os.environ[provenance.WORK_CACHE_ENV] = str(work_cache)
     # The kernel must be this interpreter, whatever else is on PATH.
     os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
@@ -599,7 +604,8 @@ def run_chapters(book: Book, chapters: list[Chapter], overrides: Mapping[str, An
             record = cache.lookup(chapter.docname, key)
             status = "cached"
             if record is None:
-                notebook, inputs, seconds = execute_chapter(chapter, chapter_overrides, Path(tmp))
+                notebook, inputs, seconds = execute_chapter(chapter, chapter_overrides, Path(tmp),
+                                                            work_cache=book.cache / "work")
                 record = ChapterRecord(
                     docname=chapter.docname, key=key, parameters=params, inputs=inputs,
                     versions=versions, commit=commit, seconds=seconds,

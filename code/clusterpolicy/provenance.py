@@ -17,6 +17,8 @@ from importlib import metadata
 from pathlib import Path
 
 INPUT_LOG_ENV = "CLUSTERPOLICY_INPUT_LOG"
+# Directory for results that several chapters share, set by the build (see clusterpolicy.tfp).
+WORK_CACHE_ENV = "CLUSTERPOLICY_WORK_CACHE"
 
 # Distributions whose versions can change a number in the book.
 KEY_DISTRIBUTIONS = (
