@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,3 +30,21 @@ def reference_dir() -> Path:
     path = SHARED / "reference"
     require(path.is_dir(), f"{path} not found: the R reference results live in ../shared")
     return path
+
+
+@pytest.fixture(scope="session")
+def default_build() -> Path:
+    """The book built with the README's command on the default data (cached when unchanged);
+    returns ``_build/html``."""
+    result = subprocess.run([sys.executable, "-m", "clusterpolicy", "build"], cwd=ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, f"book build failed:\n{result.stdout}\n{result.stderr}"
+    return ROOT / "_build" / "html"
+
+
+def manifest_glue(html: Path) -> dict[str, dict]:
+    """Glued values per chapter from a build's run manifest, without the pages that report on
+    the run itself (execution times, timestamps)."""
+    manifest = json.loads((html / "run_manifest.json").read_text())
+    return {name: entry["glue"] for name, entry in manifest["chapters"].items()
+            if "manifest_path" not in entry["parameters"]}

@@ -51,11 +51,8 @@ def toc_pages() -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def site() -> Path:
-    result = subprocess.run([sys.executable, "-m", "clusterpolicy", "build"], cwd=ROOT,
-                            capture_output=True, text=True)
-    assert result.returncode == 0, f"book build failed:\n{result.stdout}\n{result.stderr}"
-    return ROOT / "_build" / "html"
+def site(default_build: Path) -> Path:
+    return default_build
 
 
 @pytest.fixture(scope="session")

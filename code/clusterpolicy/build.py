@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import nbformat
 import yaml
@@ -107,6 +107,7 @@ class Book:
 
     root: Path
     out: Path | None = None
+    _toc: list[str] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.root = Path(self.root).resolve()
@@ -131,6 +132,12 @@ class Book:
 
     # -- table of contents -------------------------------------------------------------------
     def toc_docnames(self) -> list[str]:
+        """Pages in toc order, read once per build so every step sees the same book."""
+        if self._toc is None:
+            self._toc = self._read_toc()
+        return list(self._toc)
+
+    def _read_toc(self) -> list[str]:
         toc = yaml.safe_load((self.root / "_toc.yml").read_text(encoding="utf-8"))
         names: list[str] = [toc["root"]]
 
@@ -517,7 +524,8 @@ def render(book: Book) -> float:
     start = time.perf_counter()
     command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(book.stage),
                "--builder", "html", "-W", "-n", "--keep-going"]
-    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    env = dict(os.environ, NO_COLOR="1",
+               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
     result = subprocess.run(command, capture_output=True, text=True, env=env)
     if result.returncode != 0:
         # Warnings of pages that Sphinx would not re-read next time must be seen again.
@@ -578,6 +586,53 @@ def _manifest(book: Book, records: list[ChapterRecord]) -> dict[str, Any]:
 Progress = Callable[[str], None]
 
 
+def validate_inputs(book: Book, chapters: list[Chapter], overrides: Mapping[str, Any],
+                    progress: Progress = print) -> None:
+    """Check every data file the run's parameters name against its schema, before any chapter
+    runs; a file already found valid (same bytes, same options, same package) is not re-read."""
+    from . import schemas
+
+    record = book.cache / "validated.json"
+    valid: set[str] = set(json.loads(record.read_text())) if record.is_file() else set()
+    package = provenance.package_source_digest()
+    checked: set[str] = set()
+    counts = {"checked": 0, "known valid": 0}
+    for chapter in chapters:
+        params = effective_parameters(chapter, overrides)
+
+        def resolve(value: str, chapter: Chapter = chapter) -> Path:
+            path = Path(value)
+            return path if path.is_absolute() else (chapter.source.parent / path).resolve()
+
+        for name, kind in schemas.PARAMETER_SCHEMAS.items():
+            if not params.get(name):
+                continue
+            path = resolve(params[name])
+            panel = (resolve(params["panel_path"])
+                     if kind == "membership" and params.get("panel_path") else None)
+            clusters = params.get("clusters") if kind == "membership" else None
+            key = provenance.sha256_text(json.dumps(
+                [kind, provenance.sha256_file(path), panel and provenance.sha256_file(panel),
+                 clusters, package], default=str))
+            if key in checked:
+                continue
+            checked.add(key)
+            if key in valid:
+                counts["known valid"] += 1
+                continue
+            report, _ = schemas.check_file(path, kind, clusters=clusters, panel=panel, keep=False)
+            if not report.ok:
+                raise BuildError(f"the file named by parameter {name} of {chapter.docname} "
+                                 f"breaks the {kind} schema; no chapter was run.\n{report.text()}")
+            counts["checked"] += 1
+            valid.add(key)
+    if checked:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps(sorted(valid), indent=0), encoding="utf-8")
+        progress(f"input files valid: {counts['checked']} checked, "
+                 f"{counts['known valid']} unchanged since checked")
+
+
 def run_chapters(book: Book, chapters: list[Chapter], overrides: Mapping[str, Any],
                  progress: Progress = print) -> list[ChapterRecord]:
     """Execute (or take from the cache) each chapter in order; stop at the first failure."""
@@ -587,6 +642,7 @@ def run_chapters(book: Book, chapters: list[Chapter], overrides: Mapping[str, An
     cache = ChapterCache(book.cache)
     for chapter in chapters:
         check_paths(chapter, effective_parameters(chapter, overrides))
+    validate_inputs(book, chapters, overrides, progress)
     records: list[ChapterRecord] = []
     width = max(len(c.docname) for c in chapters) if chapters else 0
     with tempfile.TemporaryDirectory(prefix="clusterpolicy-run-") as tmp:
@@ -625,11 +681,18 @@ def run_chapters(book: Book, chapters: list[Chapter], overrides: Mapping[str, An
 
 def build(root: str | os.PathLike[str] = ".", *, params_file: str | None = None,
           cli_pairs: Iterable[tuple[str, str]] = (), out: str | None = None,
-          progress: Progress = print) -> dict[str, Any]:
-    """Execute every chapter and render the book; returns the run manifest."""
+          order: Literal["toc", "reverse"] = "toc", progress: Progress = print) -> dict[str, Any]:
+    """Execute every chapter and render the book; returns the run manifest.
+
+    ``order="reverse"`` executes the chapters in reverse toc order (those that report on the
+    whole run still last): results must not depend on it, and a test checks that they do not.
+    """
     start = time.perf_counter()
     book = Book(Path(root), Path(out) if out else None)
     chapters = book.chapters()
+    if order == "reverse":
+        chapters = ([c for c in chapters if not c.runs_last][::-1]
+                    + [c for c in chapters if c.runs_last])
     overrides = resolve_overrides(chapters, load_params_file(params_file) if params_file else {},
                                   cli_pairs, Path.cwd())
     records = run_chapters(book, chapters, overrides, progress)

@@ -25,6 +25,8 @@ def make_parser() -> argparse.ArgumentParser:
 
     build = sub.add_parser("build", help="execute every chapter and render the book")
     _add_run_options(build)
+    build.add_argument("--order", choices=["toc", "reverse"], default="toc",
+                       help="order in which chapters execute (results must not depend on it)")
 
     run = sub.add_parser("run", help="execute one chapter as the build does")
     run.add_argument("chapter", help="chapter name, e.g. 03_productivity or chapters/03_productivity.md")
@@ -54,7 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         if args.command == "build":
-            build(args.book, params_file=args.params, cli_pairs=args.parameter, out=args.out)
+            build(args.book, params_file=args.params, cli_pairs=args.parameter, out=args.out,
+                  order=args.order)
         elif args.command == "run":
             run(args.book, args.chapter, params_file=args.params, cli_pairs=args.parameter,
                 out=args.out)

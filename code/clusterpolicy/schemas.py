@@ -41,6 +41,10 @@ import pandera.pandas as pa
 DEFAULT_CLUSTERS: tuple[str, ...] = ("Catalisti", "SIM", "VIL", "Flux50", "Flanders' FOOD",
                                      "De Blauwe Cluster", "MEDVIA")
 SCHEMAS = ("panel", "membership", "techfirms")
+# Chapter parameters that name an input file, and the schema the file must satisfy: the build
+# checks them all before any chapter runs.
+PARAMETER_SCHEMAS = {"panel_path": "panel", "membership_path": "membership",
+                     "techfirms_path": "techfirms"}
 MAX_EXAMPLES = 5
 NA_STRINGS = ["", "NA", "N/A", "NaN", "nan", "NULL", "null", "None", "."]
 _TRUE = {"true", "t", "1", "yes", "y"}
