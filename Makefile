@@ -9,7 +9,7 @@ CFF_STAMP := .venv-cff/.installed
 # Optional: a parameters file for the build, e.g. `make book PARAMS=myrun.yml`.
 PARAMS ?=
 
-.PHONY: book test lint bench clean
+.PHONY: book pdf test lint bench clean
 
 $(STAMP): requirements.txt code/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ $(CFF_STAMP):
 
 book: $(STAMP)
 	$(BIN)/python -m clusterpolicy build $(if $(PARAMS),--params $(PARAMS))
+
+# The PDF needs TeX (Debian: texlive-latex-recommended texlive-latex-extra
+# texlive-fonts-recommended texlive-xetex fonts-freefont-otf latexmk).
+pdf: $(STAMP)
+	$(BIN)/python -m clusterpolicy build --pdf $(if $(PARAMS),--params $(PARAMS))
 
 test: $(STAMP) $(CFF_STAMP)
 	$(BIN)/python -m pytest

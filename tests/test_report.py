@@ -92,3 +92,13 @@ def test_citation_cff_is_valid():
     converted = subprocess.run([str(cffconvert), "-f", "zenodo", "-i", str(ROOT / "CITATION.cff")],
                                capture_output=True, text=True, check=True)
     assert json.loads(converted.stdout)["version"] == load_citation(ROOT / "CITATION.cff").version
+
+
+def test_changelog_matches_the_citation_file():
+    from clusterpolicy.citation import read_changelog
+
+    releases = read_changelog(ROOT / "CHANGELOG.md")
+    citation = load_citation(ROOT / "CITATION.cff")
+    assert releases[0].version == citation.version
+    assert releases[0].date == citation.date_released
+    assert all(release.changes for release in releases)

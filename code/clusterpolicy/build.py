@@ -538,6 +538,25 @@ def render(book: Book) -> float:
     return time.perf_counter() - start
 
 
+def render_pdf(book: Book) -> Path:
+    """The book as a PDF (xelatex) from the same staged notebooks; returns ``_build/pdf/book.pdf``."""
+    command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(book.stage),
+               "--builder", "pdflatex"]
+    env = dict(os.environ, NO_COLOR="1",
+               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    pdfs = sorted((book.stage / "_build" / "latex").glob("*.pdf"))
+    if result.returncode != 0 or not pdfs:
+        output = (result.stdout + result.stderr).splitlines()
+        raise RenderFailed("PDF build failed (xelatex; see the README for the TeX packages):\n"
+                           + "\n".join(output[-30:]))
+    assert book.out is not None
+    target = book.out / "pdf" / "book.pdf"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(pdfs[0], target)
+    return target
+
+
 def publish(book: Book, manifest: dict[str, Any]) -> None:
     """Swap the staged site into ``_build/html`` with the run manifest beside it."""
     built = book.stage / "_build" / "html"
@@ -681,7 +700,8 @@ def run_chapters(book: Book, chapters: list[Chapter], overrides: Mapping[str, An
 
 def build(root: str | os.PathLike[str] = ".", *, params_file: str | None = None,
           cli_pairs: Iterable[tuple[str, str]] = (), out: str | None = None,
-          order: Literal["toc", "reverse"] = "toc", progress: Progress = print) -> dict[str, Any]:
+          order: Literal["toc", "reverse"] = "toc", pdf: bool = False,
+          progress: Progress = print) -> dict[str, Any]:
     """Execute every chapter and render the book; returns the run manifest.
 
     ``order="reverse"`` executes the chapters in reverse toc order (those that report on the
@@ -700,6 +720,8 @@ def build(root: str | os.PathLike[str] = ".", *, params_file: str | None = None,
     seconds = render(book)
     manifest = _manifest(book, records)
     publish(book, manifest)
+    if pdf:
+        progress(f"PDF written to {_display_path(str(render_pdf(book)), Path.cwd().resolve())}")
     progress(f"book rendered in {seconds:.1f} s; total {time.perf_counter() - start:.1f} s "
              f"-> {_display_path(str(book.html), Path.cwd().resolve())}/index.html")
     return manifest

@@ -71,6 +71,33 @@ class Citation:
         return text
 
 
+@dataclass(frozen=True)
+class Release:
+    version: str
+    date: str
+    changes: list[str]
+
+
+_RELEASE = re.compile(r"^## \[(?P<version>[^\]]+)\] - (?P<date>\d{4}-\d{2}-\d{2})\s*$")
+
+
+def read_changelog(path: str | os.PathLike[str]) -> list[Release]:
+    """Releases of ``CHANGELOG.md`` (``## [version] - YYYY-MM-DD`` then ``-`` items), newest
+    first."""
+    releases: list[Release] = []
+    for line in track_input(path).read_text(encoding="utf-8").splitlines():
+        heading = _RELEASE.match(line)
+        if heading:
+            releases.append(Release(heading["version"], heading["date"], []))
+        elif releases and line.startswith("- "):
+            releases[-1].changes.append(line[2:].strip())
+        elif releases and releases[-1].changes and line.startswith("  ") and line.strip():
+            releases[-1].changes[-1] += " " + line.strip()
+    if not releases:
+        raise ValueError(f"{path}: no release headings of the form '## [version] - YYYY-MM-DD'")
+    return releases
+
+
 def load_citation(path: str | os.PathLike[str]) -> Citation:
     """Read ``CITATION.cff`` (tracked as an input of the page that cites it)."""
     data: dict[str, Any] = yaml.safe_load(track_input(path).read_text(encoding="utf-8"))

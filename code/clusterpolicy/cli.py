@@ -27,6 +27,8 @@ def make_parser() -> argparse.ArgumentParser:
     _add_run_options(build)
     build.add_argument("--order", choices=["toc", "reverse"], default="toc",
                        help="order in which chapters execute (results must not depend on it)")
+    build.add_argument("--pdf", action="store_true",
+                       help="also write the book as a PDF to BUILD/pdf/book.pdf (needs xelatex)")
 
     run = sub.add_parser("run", help="execute one chapter as the build does")
     run.add_argument("chapter", help="chapter name, e.g. 03_productivity or chapters/03_productivity.md")
@@ -57,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "build":
             build(args.book, params_file=args.params, cli_pairs=args.parameter, out=args.out,
-                  order=args.order)
+                  order=args.order, pdf=args.pdf)
         elif args.command == "run":
             run(args.book, args.chapter, params_file=args.params, cli_pairs=args.parameter,
                 out=args.out)
