@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -48,3 +49,19 @@ def manifest_glue(html: Path) -> dict[str, dict]:
     manifest = json.loads((html / "run_manifest.json").read_text())
     return {name: entry["glue"] for name, entry in manifest["chapters"].items()
             if "manifest_path" not in entry["parameters"]}
+
+
+def toc_pages() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    pages = [toc["root"]]
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                pages.append(node["file"])
+            for key in ("parts", "chapters", "sections"):
+                for child in node.get(key, []) or []:
+                    walk(child)
+
+    walk(toc)
+    return pages

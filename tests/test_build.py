@@ -23,6 +23,10 @@ def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, env=dict(os.environ))
 
 
+def page_text(html: Path) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", html.read_text()))
+
+
 def statuses(output: str) -> dict[str, str]:
     """Chapter -> 'executed' | 'cached' from the progress lines."""
     found = re.findall(r"^\[\d+/\d+\] (\S+)\s+(executed|cached)\s", output, flags=re.M)
@@ -92,12 +96,16 @@ def test_second_build_executes_nothing(built):
 
 def test_changing_data_reexecutes_exactly_the_readers(book):
     assert cli("build", cwd=book).returncode == 0
+    assert "the total is 12.0" in page_text(book / "_build/html/intro.html")
     (book / "data/numbers.csv").write_text("x\n1\n2\n3\n4\n")
     result = cli("build", cwd=book)
     assert result.returncode == 0, result.stderr
     assert statuses(result.stdout) == {"chapters/echo": "executed", "chapters/other": "cached"}
     manifest = json.loads((book / "_build/html/run_manifest.json").read_text())
     assert manifest["chapters"]["chapters/echo"]["glue"]["total"] == 20.0
+    # a page quoting the number from another page shows the new one, though its source is
+    # unchanged (Sphinx's incremental build alone would keep the old page)
+    assert "the total is 20.0" in page_text(book / "_build/html/intro.html")
 
 
 def test_changing_a_parameter_or_the_source_reexecutes(book):

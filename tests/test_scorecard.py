@@ -15,7 +15,11 @@ GOOD = {"chapters": {
         "effect_cs_simple": 0.030, "effect_cs_simple_se": 0.006, "size_heterogeneity_p": 0.4}},
     "chapters/05_serial_innovators": {"glue": {
         "verdict_both_gain": "reproduced", "verdict_nonserial_decreasing": "reproduced",
-        "verdict_serial_gain_more": "reproduced", "statistic_both_gain": "AME 0.05 and 0.09"}},
+        "verdict_serial_gain_more": "reproduced",
+        **{f"ame_{m}_{g}{x}": v for m in ("initiation", "intensity")
+           for g in ("serial", "nonserial", "diff") for x, v in (("", 0.05), ("_p", 0.001))},
+        **{f"{q}_{m}{x}": v for m in ("initiation", "intensity")
+           for q, x, v in (("curv", "", -0.2), ("curv", "_p", 0.01), ("tp", "", 1.1))}}},
 }}
 
 
@@ -26,7 +30,8 @@ def verdicts(manifest) -> list[str]:
 def test_all_claims_reproduced_when_the_numbers_say_so():
     table = sc.scorecard(GOOD)
     assert table["verdict"].eq(sc.REPRODUCED).all(), table
-    assert "AME 0.05 and 0.09" in table.loc[4, "this run"]
+    assert "initiation: AME serial 0.050 (p = 0.001)" in table.loc[4, "this run"]
+    assert "turning point z = 1.10" in table.loc[5, "this run"]
 
 
 def test_verdicts_turn_with_the_numbers():

@@ -19,9 +19,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-import yaml
 
-from conftest import ROOT, require
+from conftest import require, toc_pages
 
 pytestmark = pytest.mark.site
 
@@ -32,22 +31,6 @@ CHROMIUM_FLAGS = [
 ]
 # sphinx-thebe under Sphinx 7 declares this twice on every page; harmless (see toolchain notes).
 KNOWN_CONSOLE_ERRORS = ("THEBE_JS_URL",)
-
-
-def toc_pages() -> list[str]:
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    pages = [toc["root"]]
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "file" in node:
-                pages.append(node["file"])
-            for key in ("parts", "chapters", "sections"):
-                for child in node.get(key, []) or []:
-                    walk(child)
-
-    walk(toc)
-    return pages
 
 
 @pytest.fixture(scope="session")

@@ -411,6 +411,9 @@ def hide_injected_parameters(notebook: nbformat.NotebookNode) -> None:
             cell.metadata["tags"] = [*tags, "remove-cell"]
 
 
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def execute_chapter(chapter: Chapter, overrides: Mapping[str, Any], workdir: Path,
                     work_cache: Path | None = None,
                     ) -> tuple[nbformat.NotebookNode, list[dict[str, str]], float]:
@@ -425,7 +428,8 @@ def execute_chapter(chapter: Chapter, overrides: Mapping[str, Any], workdir: Pat
     log.unlink(missing_ok=True)
     out = workdir / f"{chapter.docname.replace('/', '__')}.ipynb"
     env_before = {k: os.environ.get(k) for k in (provenance.INPUT_LOG_ENV, "PATH", "MPLBACKEND",
-                                                 "PYDEVD_DISABLE_FILE_VALIDATION", provenance.WORK_CACHE_ENV)}
+                                                 "PYDEVD_DISABLE_FILE_VALIDATION",
+                                                 provenance.WORK_CACHE_ENV, *THREAD_VARIABLES)}
     os.environ[provenance.INPUT_LOG_ENV] = str(log)
     if work_cache is not None:
         # Results that several chapters share (e.g. the TFP panel) are cached here, keyed on
@@ -435,6 +439,10 @@ def execute_chapter(chapter: Chapter, overrides: Mapping[str, Any], workdir: Pat
     os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     os.environ["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
+    # Parallel work in chapters runs in processes (joblib); threaded BLAS on top of them only
+    # contends for the cores. A user's own setting wins.
+    for variable in THREAD_VARIABLES:
+        os.environ.setdefault(variable, "1")
     start = time.perf_counter()
     try:
         executed = papermill.execute_notebook(

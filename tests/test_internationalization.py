@@ -1,0 +1,520 @@
+"""Study 2: serial innovators, clustering and the two margins of internationalization."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import special, stats
+
+from clusterpolicy import internationalization as intl
+from clusterpolicy import provenance, synthetic
+from clusterpolicy.results import EstimationResults
+
+
+# --------------------------------------------------------------------------------------------
+# Fixtures
+# --------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def default_draw():
+    data, truth = synthetic.generate_techfirms()
+    return intl.prepare(data), truth, data
+
+
+@pytest.fixture(scope="module")
+def default_fits(default_draw):
+    df, _, _ = default_draw
+    init = intl.initiation(df)
+    inten = intl.intensity(df)
+    return {"initiation": init, "intensity": inten, "two_part": intl.two_part(init, inten, df)}
+
+
+@pytest.fixture(scope="module")
+def large_draw():
+    data, truth = synthetic.generate_techfirms(seed=7, n_pairs=2000)
+    return intl.prepare(data), truth
+
+
+def opposite_truth() -> dict:
+    """The published pattern turned around: clustering hurts both groups, the non-serial
+    profile is convex and serial innovators lose more."""
+    truth = synthetic.default_tech_truth()
+    opp = copy.deepcopy(truth)
+    for eq in ("initiation", "intensity"):
+        for term in ("z", "z2", "serial_z", "serial_z2"):
+            opp[eq][term] = -truth[eq][term]
+    return opp
+
+
+# --------------------------------------------------------------------------------------------
+# Input
+# --------------------------------------------------------------------------------------------
+def _set(column, where, value):
+    """An edit of the data: ``column`` set to ``value`` on the rows where ``where(data)``."""
+    return lambda d: d.assign(**{column: d[column].mask(where(d), value)})
+
+
+@pytest.mark.parametrize(
+    ("edit", "pattern"),
+    [
+        (lambda d: d.drop(columns=["foreign_share", "age"]),
+         r"missing required column\(s\): 'foreign_share', 'age'"),
+        (_set("foreign_share", lambda d: d.index == 3, 1.2),
+         r"column 'foreign_share': rule 'must lie in \[0, 1\]' failed; 1 offending row\(s\): row 3"),
+        (_set("foreign_share", lambda d: d["international"] == 0, 0.3),
+         r"column 'foreign_share': rule 'must be 0 when international = 0"),
+        (_set("foreign_share", lambda d: d["international"] == 1, 0.0),
+         r"column 'foreign_share': rule 'must be positive when international = 1'"),
+        (_set("clustering", lambda d: d.index == 5, 0.0),
+         r"column 'clustering': rule 'must be positive \(enters in logs\)' failed.*row 5"),
+        (_set("international", lambda d: d.index == 2, 2),
+         r"column 'international': rule 'must be 0/1"),
+        (lambda d: d.assign(firm_id=d["firm_id"].mask(d.index == 1, d.loc[0, "firm_id"])),
+         r"column 'firm_id': rule 'unique firm identifier'"),
+        (lambda d: d.assign(age=d["age"].astype(float).mask(d.index == 4, np.nan)),
+         r"column 'age': rule 'no missing values' failed"),
+        (_set("patents", lambda d: d.index == 4, -1),
+         r"column 'patents': rule 'must be non-negative'"),
+        (lambda d: d.assign(serial=True),
+         r"column 'serial': rule 'both serial \(1\) and non-serial \(0\) innovators present'"),
+    ],
+    ids=["missing", "share>1", "share_without_intl", "intl_without_share", "clustering<=0",
+         "international_not_binary", "duplicate_firm", "missing_value", "negative_patents",
+         "one_group"],
+)
+def test_bad_input_names_column_and_rule(default_draw, edit, pattern):
+    _, _, data = default_draw
+    with pytest.raises(ValueError, match=pattern):
+        intl.prepare(edit(data.copy()))
+
+
+def test_load_reads_tracks_and_validates_a_file(tmp_path, monkeypatch, default_draw):
+    _, truth, data = default_draw
+    path = tmp_path / "techfirms.csv"
+    data.to_csv(path, index=False)
+    (tmp_path / "techfirms.truth.json").write_text(json.dumps(truth), encoding="utf-8")
+    log = tmp_path / "inputs.jsonl"
+    monkeypatch.setenv(provenance.INPUT_LOG_ENV, str(log))
+    loaded = intl.load(path)
+    assert len(loaded) == len(data)
+    pd.testing.assert_series_equal(intl.prepare(loaded)["z"], intl.prepare(data)["z"])
+    assert intl.load_truth(path)["seed"] == truth["seed"]
+    logged = {r["path"] for r in provenance.read_input_log(log)}
+    assert str(path.resolve()) in logged
+    assert str((tmp_path / "techfirms.truth.json").resolve()) in logged
+    assert intl.load_truth(tmp_path / "real.csv") is None
+
+    bad = data.copy()
+    bad.loc[7, "foreign_share"] = -0.5
+    bad_path = tmp_path / "bad.csv"
+    bad.to_csv(bad_path, index=False)
+    with pytest.raises(ValueError, match=r"foreign_share") as info:
+        intl.load(bad_path)
+    assert "bad.csv" in str(info.value)
+
+
+def test_prepare_defines_z_exactly_as_the_generator(default_draw):
+    df, _, data = default_draw
+    logc = np.log(data["clustering"].to_numpy())
+    np.testing.assert_allclose(df["z"], (logc - logc.mean()) / logc.std(ddof=0), rtol=0, atol=1e-14)
+    assert abs(df["z"].mean()) < 1e-12 and abs(df["z"].std(ddof=0) - 1) < 1e-12
+    np.testing.assert_allclose(df["serial_z2"], df["S"] * df["z"] ** 2)
+    assert df.attrs["z_sd"] == pytest.approx(logc.std())
+    assert set(df["group"]) == {"serial", "non-serial"}
+    assert "S" not in data.columns  # the input is not modified
+
+
+# --------------------------------------------------------------------------------------------
+# The matched design
+# --------------------------------------------------------------------------------------------
+def test_balanced_design_has_no_flags(default_draw):
+    df, _, _ = default_draw
+    design = intl.matched_design(df)
+    assert design.balanced and design.notes == []
+    bal = design.balance
+    assert bal.index.name == "covariate"
+    assert not bal["unbalanced"].any()
+    assert bal.loc["employees (log)", "status"] == "balanced"
+    # serial innovators patent far more: a difference by design, not a matching failure
+    assert bal.loc["patents (log 1 + count)", "status"] == "differs (not matched on)"
+    assert design.pairs.loc["1:1 pairs (one serial, one non-serial)", "value"] == 400
+    assert design.pairs.loc["share of matches in the serial innovator's industry", "value"] == 1
+    assert not design.pairs["flag"].any()
+
+
+def test_unbalanced_matching_is_flagged(default_draw):
+    _, _, data = default_draw
+    bad = data.copy()
+    non = ~bad["serial"]
+    bad.loc[non, "employees"] = (bad.loc[non, "employees"] * 4).clip(upper=2000)
+    rng = np.random.default_rng(0)
+    bad.loc[non, "industry"] = rng.permutation(bad.loc[non, "industry"].to_numpy())
+    bad = bad.drop(index=bad.index[[1, 3]])  # two serial innovators lose their partner
+    design = intl.matched_design(intl.prepare(bad))
+    assert not design.balanced
+    bal = design.balance
+    assert bal.loc["employees (log)", "unbalanced"]
+    assert bal.loc["employees (log)", "status"] == "unbalanced"
+    assert not bal.loc["patents (log 1 + count)", "unbalanced"]  # not a matching variable
+    pairs = design.pairs
+    assert pairs.loc["groups without both a serial and a non-serial firm", "value"] == 2
+    assert pairs.loc["groups without both a serial and a non-serial firm", "flag"]
+    assert pairs.loc["share of matches in the serial innovator's industry", "flag"]
+    assert pairs.loc["share of matches with employment within 2:1", "flag"]
+    text = " ".join(design.notes)
+    assert "employees (log)" in text and "2 match group(s) lack" in text
+    assert "share their serial innovator's industry" in text and "similar size" in text
+
+
+def test_one_to_k_matching_is_not_a_problem(default_draw):
+    _, _, data = default_draw
+    extra = data[~data["serial"]].head(30).copy()  # a second non-serial match for 30 groups
+    extra["firm_id"] = [f"X{i:04d}" for i in range(len(extra))]
+    design = intl.matched_design(intl.prepare(pd.concat([data, extra], ignore_index=True)))
+    assert design.pairs.loc["groups with several firms of a kind (1:k)", "value"] == 30
+    assert design.pairs.loc["1:1 pairs (one serial, one non-serial)", "value"] == 370
+    assert not design.pairs["flag"].any()
+
+
+# --------------------------------------------------------------------------------------------
+# Estimation
+# --------------------------------------------------------------------------------------------
+def test_every_result_has_the_package_results_shape(default_draw, default_fits):
+    df, _, _ = default_draw
+    fits = dict(default_fits, logit=intl.initiation(df, link="logit"),
+                tobit=intl.intensity(df, model="tobit"))
+    for name, res in fits.items():
+        assert isinstance(res, EstimationResults), name
+        assert res.params.index.equals(res.std_errors.index)
+        assert np.all(np.isfinite(res.std_errors)) and np.all(res.std_errors > 0), name
+        ci = res.conf_int()
+        assert list(ci.columns) == ["lower", "upper"] and (ci["lower"] < ci["upper"]).all()
+        tidy = res.tidy()
+        assert tidy.index.name == "term"
+        assert list(tidy.columns) == ["estimate", "std_error", "t", "p", "conf_low", "conf_high"]
+        assert "match_id" in res.summary and "<table" in res._repr_html_()
+        assert res.cov.shape == (len(res.params),) * 2
+        np.testing.assert_allclose(np.sqrt(np.diag(res.cov)), res.std_errors)
+        assert res.notes == [], (name, res.notes)
+    assert fits["initiation"].nobs == 800
+    assert fits["intensity"].nobs == int(df["international"].sum())
+    assert "sigma" in fits["tobit"].params.index
+    with pytest.raises(ValueError, match="link must be"):
+        intl.initiation(df, link="cloglog")
+    with pytest.raises(ValueError, match="model must be"):
+        intl.intensity(df, model="beta")
+
+
+def test_cluster_covariance_is_statsmodels_crv1_and_two_part_is_joint(default_fits):
+    init, inten, tp = (default_fits[k] for k in ("initiation", "intensity", "two_part"))
+    for res in (init, inten):
+        own = intl._cluster_sandwich(res._scores, res._hess_inv, res._groups)
+        np.testing.assert_allclose(own, res.cov.to_numpy(), rtol=1e-9, atol=1e-14)
+    k1 = len(init.params)
+    joint = tp.cov.to_numpy()
+    np.testing.assert_allclose(joint[:k1, :k1], init.cov.to_numpy(), rtol=1e-9, atol=1e-14)
+    np.testing.assert_allclose(joint[k1:, k1:], inten.cov.to_numpy(), rtol=1e-9, atol=1e-14)
+    np.testing.assert_allclose(joint, joint.T, atol=1e-14)
+    assert np.all(np.linalg.eigvalsh(joint) > -1e-12)
+    assert np.abs(joint[:k1, k1:]).max() > 0  # within-pair correlation across the equations
+
+
+@pytest.mark.parametrize("margin", ["initiation", "intensity"])
+def test_default_sample_estimates_are_within_3_se_of_the_truth(default_draw, default_fits, margin):
+    _, truth, _ = default_draw
+    table = intl.compare_truth(default_fits[margin], truth)
+    terms = [*intl.CLUSTERING_TERMS, *intl.CONTROLS]
+    dev = ((table["estimate"] - table["truth"]) / table["std_error"]).loc[terms]
+    assert (dev.abs() < 3).all(), dev
+
+
+@pytest.mark.parametrize("margin", ["initiation", "intensity"])
+def test_large_sample_recovers_the_truth(large_draw, margin):
+    df, truth = large_draw
+    res = intl.initiation(df) if margin == "initiation" else intl.intensity(df)
+    table = intl.compare_truth(res, truth)
+    dev = (table["estimate"] - table["truth"]) / table["std_error"]
+    assert (dev.abs() < 3).all(), dev
+    slopes = table.loc[["z", "z2", "serial_z", "serial_z2"]]
+    assert (slopes["std_error"] < 0.08).all()  # 4000 firms: tight
+    # the turning point of the non-serial profile is recovered too
+    tp = intl.turning_point(res, "non-serial")
+    true_tp = truth[f"turning_point_nonserial_{margin}"]
+    assert abs(tp["turning_point"] - true_tp) < 3 * tp["se"]
+
+
+def test_true_params_follow_the_reference_industry(default_draw, default_fits):
+    _, truth, _ = default_draw
+    res = default_fits["initiation"]
+    ref = res.spec["industry_reference"]
+    tp = intl.true_params(truth, res)
+    effects = truth["initiation"]["industry"]
+    assert tp["const"] == pytest.approx(truth["initiation"]["const"] + effects[ref])
+    assert tp["industry[Software]"] == pytest.approx(effects["Software"] - effects[ref])
+    with pytest.raises(ValueError, match="defined for the probit"):
+        intl.true_params(truth, default_fits["two_part"])
+
+
+def test_tobit_recovers_a_censored_normal_model():
+    rng = np.random.default_rng(3)
+    n = 3000
+    data, _ = synthetic.generate_techfirms(seed=11, n_pairs=n // 2)
+    df = intl.prepare(data)
+    beta = {"const": -0.4, "z": 0.3, "z2": -0.1, "serial": 0.2, "serial_z": 0.15,
+            "serial_z2": 0.1, "log_age": 0.05, "log_employees": 0.04, "log1p_patents": 0.02}
+    xb = sum(v * (df["S"] if k == "serial" else (1.0 if k == "const" else df[k]))
+             for k, v in beta.items())
+    ystar = xb + 0.35 * rng.standard_normal(n)
+    y = np.clip(ystar, 0, 1)
+    df = df.assign(foreign_share=y, international=(y > 0).astype("int64"))
+    df["industry"] = "Software"  # no industry effects in this check
+    res = intl.intensity(df, model="tobit")
+    for term, value in beta.items():
+        assert abs(res.params[term] - value) < 3.5 * res.std_errors[term], term
+    assert abs(res.params["sigma"] - 0.35) < 3.5 * res.std_errors["sigma"]
+    assert res.extra["n_left_censored"] > 0 and res.extra["n_right_censored"] > 0
+    # the analytic score vanishes at the optimum
+    X = intl._design(df, intl.CONTROLS, []).to_numpy()
+    theta = np.r_[res.params.to_numpy()[:-1], np.log(res.params["sigma"])]
+    _, scores = intl._tobit_obs(theta, y, X)
+    assert np.abs(scores.sum(axis=0)).max() < 1e-3
+
+
+# --------------------------------------------------------------------------------------------
+# Marginal effects
+# --------------------------------------------------------------------------------------------
+def _mean_prediction_at(result, df, z_value, group):
+    """Mean predicted outcome of a group with every firm's z set to ``z_value`` (by hand)."""
+    data = df[df["international"] == 1] if result.spec["sample"] == "international" else df
+    data = data[data["group"] == group].copy()
+    data["z"] = z_value
+    data["z2"] = z_value**2
+    data["serial_z"] = data["S"] * data["z"]
+    data["serial_z2"] = data["S"] * data["z2"]
+    if result.spec["margin"] == "two_part":
+        parts = []
+        for prefix, spec in zip(("initiation:", "intensity:"), result.spec["parts"], strict=True):
+            b = result.params[[n for n in result.params.index if n.startswith(prefix)]]
+            b.index = [n.split(":", 1)[1] for n in b.index]
+            X = intl._design(data, spec["controls"], spec["industry_levels"])
+            xb = X.to_numpy() @ b.reindex(X.columns).to_numpy()
+            parts.append(stats.norm.cdf(xb) if spec["model"] == "probit" else special.expit(xb))
+        return float((parts[0] * parts[1]).mean())
+    X = intl._design(data, result.spec["controls"], result.spec["industry_levels"])
+    xb = X.to_numpy() @ result.params.reindex(X.columns).to_numpy()
+    if result.model == "probit":
+        return float(stats.norm.cdf(xb).mean())
+    return float(special.expit(xb).mean())
+
+
+@pytest.mark.parametrize("which", ["initiation", "intensity", "two_part"])
+def test_ame_curve_matches_numerical_differences(default_draw, default_fits, which):
+    df, _, _ = default_draw
+    res = default_fits[which]
+    grid = np.array([-1.5, 0.0, 0.9, 1.8])
+    curve = intl.marginal_effects(res, df, grid=grid)
+    assert list(curve.columns) == ["margin", "model", "group", "z", "clustering", "ame", "se",
+                                   "lower", "upper"]
+    h = 1e-5
+    for row in curve.itertuples():
+        numeric = (_mean_prediction_at(res, df, row.z + h, row.group)
+                   - _mean_prediction_at(res, df, row.z - h, row.group)) / (2 * h)
+        assert row.ame == pytest.approx(numeric, rel=1e-6, abs=1e-9)
+        assert row.lower < row.ame < row.upper
+    # clustering is the location quotient at z
+    mean, sd = df.attrs["z_mean"], df.attrs["z_sd"]
+    np.testing.assert_allclose(curve["clustering"], np.exp(mean + sd * curve["z"]))
+
+
+def test_ame_at_observed_values_matches_numerical_differences(default_draw, default_fits):
+    df, _, _ = default_draw
+    res = default_fits["initiation"]
+    ame = intl.average_marginal_effects(res, df)
+    h = 1e-6
+    for group in intl.GROUPS:
+        d = df[df["group"] == group]
+        up, dn = d.copy(), d.copy()
+        for frame, step in ((up, h), (dn, -h)):
+            frame["z"] = d["z"] + step
+            frame["z2"] = frame["z"] ** 2
+            frame["serial_z"] = frame["S"] * frame["z"]
+            frame["serial_z2"] = frame["S"] * frame["z2"]
+        X_up = intl._design(up, intl.CONTROLS, res.spec["industry_levels"]).to_numpy()
+        X_dn = intl._design(dn, intl.CONTROLS, res.spec["industry_levels"]).to_numpy()
+        b = res.params.to_numpy()
+        numeric = ((stats.norm.cdf(X_up @ b) - stats.norm.cdf(X_dn @ b)) / (2 * h)).mean()
+        assert ame.loc[group, "ame"] == pytest.approx(numeric, rel=1e-6)
+    diff = ame.loc[intl.DIFFERENCE]
+    assert diff["ame"] == pytest.approx(ame.loc["serial", "ame"] - ame.loc["non-serial", "ame"])
+    # the difference's SE accounts for the covariance of the two AMEs
+    assert diff["se"] != pytest.approx(np.hypot(ame.loc["serial", "se"], ame.loc["non-serial", "se"]))
+
+
+def test_delta_method_agrees_with_the_pairs_bootstrap(default_draw, default_fits):
+    df, _, _ = default_draw
+    res = default_fits["initiation"]
+    delta = intl.average_marginal_effects(res, df, method="delta")
+    boot = intl.average_marginal_effects(res, df, method="bootstrap", n_boot=80, seed=5,
+                                         n_jobs=2)
+    np.testing.assert_allclose(boot["ame"], delta["ame"])  # same point estimates
+    # 80 draws estimate a standard error to within about 8% (one sd): allow 4 sd either way
+    ratio = boot["se"] / delta["se"]
+    assert ((ratio > 0.65) & (ratio < 1.5)).all(), ratio
+    assert "pairs bootstrap (80 replications, 0 failed" in boot.attrs["inference"]
+    # the draws depend on the seed only, not on the number of jobs
+    again = intl.average_marginal_effects(res, df, method="bootstrap", n_boot=6, seed=9, n_jobs=1)
+    par = intl.average_marginal_effects(res, df, method="bootstrap", n_boot=6, seed=9, n_jobs=2)
+    pd.testing.assert_frame_equal(again, par)
+
+
+def test_turning_point_delta_method(default_fits):
+    res = default_fits["intensity"]
+    tp = intl.turning_point(res, "non-serial")
+    b1, b2 = res.params["z"], res.params["z2"]
+    assert tp["turning_point"] == pytest.approx(-b1 / (2 * b2))
+    assert tp["curvature"] == pytest.approx(b2)
+    assert tp["curvature_se"] == pytest.approx(res.std_errors["z2"])
+    # numerical gradient of -b1 / (2 b2)
+    grad = np.array([1 / (-2 * b2), b1 / (2 * b2**2)])
+    cov = res.cov.loc[["z", "z2"], ["z", "z2"]].to_numpy()
+    assert tp["se"] == pytest.approx(np.sqrt(grad @ cov @ grad))
+    serial = intl.turning_point(res, "serial")
+    assert serial["curvature"] == pytest.approx(b2 + res.params["serial_z2"])
+
+
+# --------------------------------------------------------------------------------------------
+# The published findings
+# --------------------------------------------------------------------------------------------
+def test_findings_table_and_verdicts_on_the_default_data(default_draw, default_fits):
+    df, _, _ = default_draw
+    fits = {k: default_fits[k] for k in ("initiation", "intensity")}
+    table = intl.check_findings(fits, df)
+    assert list(table.columns) == ["finding", "margin", "statistic", "value", "se", "lower",
+                                   "upper", "p_value", "condition", "holds", "verdict"]
+    assert len(table) == 10
+    v = intl.verdicts(table)
+    assert set(v) == {"verdict_both_gain", "verdict_nonserial_decreasing",
+                      "verdict_serial_gain_more"}
+    assert set(v.values()) <= {"reproduced", "not reproduced"}
+    # each verdict follows from its rows: all margins hold <=> reproduced
+    for key, meta in intl.FINDINGS.items():
+        rows = table[table["finding"] == key]
+        assert (v[meta["glue"]] == "reproduced") == bool(rows["holds"].all())
+    # "any" is weaker than "all"
+    any_v = intl.verdicts(intl.check_findings(fits, df, combine="any"))
+    for key in v:
+        assert not (v[key] == "reproduced" and any_v[key] == "not reproduced")
+    with pytest.raises(ValueError, match="two parts separately"):
+        intl.check_findings({"x": default_fits["two_part"]}, df)
+
+
+def test_opposite_pattern_is_not_reproduced():
+    data, _ = synthetic.generate_techfirms(seed=31, truth=opposite_truth())
+    df = intl.prepare(data)
+    fits = {"initiation": intl.initiation(df), "intensity": intl.intensity(df)}
+    v = intl.verdicts(intl.check_findings(fits, df))
+    assert v == {"verdict_both_gain": "not reproduced",
+                 "verdict_nonserial_decreasing": "not reproduced",
+                 "verdict_serial_gain_more": "not reproduced"}
+    # not even on a single margin
+    assert set(intl.verdicts(intl.check_findings(fits, df, combine="any")).values()) == {
+        "not reproduced"}
+
+
+def test_published_pattern_is_reproduced_on_a_large_sample(large_draw):
+    df, _ = large_draw
+    fits = {"initiation": intl.initiation(df), "intensity": intl.intensity(df)}
+    v = intl.verdicts(intl.check_findings(fits, df))
+    assert set(v.values()) == {"reproduced"}, v
+
+
+def test_no_clustering_effect_is_not_reproduced():
+    truth = synthetic.default_tech_truth()
+    for eq in ("initiation", "intensity"):
+        for term in ("z", "z2", "serial_z", "serial_z2"):
+            # z2 = 0 exactly makes the generator divide by zero (its turning point)
+            truth[eq][term] = -1e-12 if term == "z2" else 0.0
+    data, _ = synthetic.generate_techfirms(seed=5, truth=truth)
+    df = intl.prepare(data)
+    fits = {"initiation": intl.initiation(df), "intensity": intl.intensity(df)}
+    v = intl.verdicts(intl.check_findings(fits, df))
+    assert v["verdict_both_gain"] == "not reproduced"
+    assert v["verdict_nonserial_decreasing"] == "not reproduced"
+
+
+def test_estimation_warnings_become_notes(default_draw):
+    df, _, _ = default_draw
+    # perfect prediction: international = 1 exactly when log employees exceed their median
+    perfect = df.copy()
+    cut = perfect["log_employees"].median()
+    perfect["international"] = (perfect["log_employees"] > cut).astype("int64")
+    res = intl.initiation(perfect)  # pytest turns any escaped warning into an error
+    assert res.notes, "perfect prediction should leave a note"
+    assert all(note.startswith("initiation (probit)") for note in res.notes)
+    assert "Notes:" in res.summary
+
+
+# --------------------------------------------------------------------------------------------
+# Monte Carlo
+# --------------------------------------------------------------------------------------------
+def test_monte_carlo_coverage_near_nominal():
+    mc = intl.monte_carlo(n_reps=24, seed=123, n_jobs=2)
+    assert mc.settings["failed"] == []
+    cov = mc.coverage()
+    assert (cov["reps"] == 24).all()
+    # pooled over the quantities: 24 reps x 22 quantities (correlated within a replication)
+    pooled = mc.draws["covered"].mean()
+    assert 0.88 <= pooled <= 0.995, pooled
+    # no quantity's intervals are badly off: with 24 reps, coverage below 0.7 would be a 4-sigma event
+    assert (cov["coverage"] >= 0.7).all(), cov["coverage"]
+    # estimates centre on the truth: mean bias within 4 Monte Carlo standard errors
+    mcse = cov["sd_estimate"] / np.sqrt(cov["reps"])
+    assert ((cov["bias"].abs() / mcse) < 4).all(), cov[["bias", "sd_estimate"]]
+    # the standard errors match the spread of the estimates
+    ratio = cov["mean_se"] / cov["sd_estimate"]
+    assert ((ratio > 0.6) & (ratio < 1.6)).all(), ratio
+    rates = mc.verdict_rates()
+    assert set(rates.index) == {m["glue"] for m in intl.FINDINGS.values()}
+    assert rates["verdict_both_gain"] > 0.5  # the rules have power under the true pattern
+
+
+def test_monte_carlo_does_not_depend_on_jobs_or_backend():
+    serial = intl.monte_carlo(n_reps=3, seed=99, n_jobs=1)
+    parallel = intl.monte_carlo(n_reps=3, seed=99, n_jobs=2, batch_size=1)
+    pd.testing.assert_frame_equal(serial.draws, parallel.draws)
+    pd.testing.assert_frame_equal(serial.verdict_draws, parallel.verdict_draws)
+    assert serial.settings["seeds"] == parallel.settings["seeds"]
+
+
+def test_monte_carlo_runs_under_the_dask_backend():
+    distributed = pytest.importorskip("distributed")
+    import joblib
+
+    reference = intl.monte_carlo(n_reps=2, seed=4, n_jobs=1)
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=2,
+                            dashboard_address=None) as client, \
+            joblib.parallel_config(backend="dask"):
+        assert client.status == "running"
+        on_dask = intl.monte_carlo(n_reps=2, seed=4, n_jobs=2)
+    pd.testing.assert_frame_equal(reference.draws, on_dask.draws)
+
+
+def test_adjusted_predictions_are_the_levels_of_the_marginal_effects(default_draw, default_fits):
+    df, _, _ = default_draw
+    res = default_fits["two_part"]
+    h = 1e-5
+    z0 = np.array([-1.0, 0.5, 1.5])
+    up = intl.adjusted_predictions(res, df, grid=z0 + h, by=None)
+    dn = intl.adjusted_predictions(res, df, grid=z0 - h, by=None)
+    curve = intl.marginal_effects(res, df, grid=z0, by=None)
+    assert set(curve["group"]) == {"all"}
+    numeric = (up["prediction"].to_numpy() - dn["prediction"].to_numpy()) / (2 * h)
+    np.testing.assert_allclose(curve["ame"], numeric, rtol=1e-6)
+    levels = intl.adjusted_predictions(res, df, grid=5)
+    assert levels["prediction"].between(0, 1).all() and (levels["lower"] <= levels["upper"]).all()
+    # predict() gives each firm's expected outcome; its mean is the pooled level at observed z
+    pred = intl.predict(res, df)
+    assert len(pred) == len(df) and pred.between(0, 1).all()
