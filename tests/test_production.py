@@ -438,6 +438,17 @@ def test_estimate_by_industry(sim):
     tfp = one.productivity()
     assert tfp.index.equals(data.index) and tfp.notna().all()
     assert "Per-industry" in one.summary
+    # every row left out is counted, before the groups are formed and within them
+    lag_reason = "no calendar lag (first year of the firm or a year gap)"
+    assert one.dropped.loc[lag_reason, "rows"] == sum(
+        r.dropped.loc[lag_reason, "rows"] for r in one.results.values())
+    assert one.dropped.loc[lag_reason, "stage"] == "second stage"
+    levels = data.assign(m=np.exp(data["m"]))
+    levels.loc[levels.index[:7], "m"] = 0.0
+    logged = production.estimate(levels, "lp", "y", "l", "k", "m", "firm", "year", n_jobs=1,
+                                 logs=["m"], by="nace2", min_obs=500)
+    assert logged.dropped.loc["non-positive m before log", "rows"] == 7
+    assert logged.dropped.loc["non-positive m before log", "stage"] == "all stages"
 
 
 @pytest.mark.slow

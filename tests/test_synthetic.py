@@ -181,6 +181,46 @@ def test_inputs_respond_to_productivity_as_acf_assumes(small):
     assert np.allclose(implied[ok], df.loc[ok, "omega"], atol=2e-5)
 
 
+def test_latent_for_regenerates_the_committed_panel(defaults):
+    panel = defaults["panel"]
+    lat = synthetic.latent_for(DEFAULTS / "panel.parquet", panel)
+    assert lat is not None and len(lat) == len(panel)
+    assert lat.index.equals(panel.index)
+    assert (lat["firm_id"].astype(str).to_numpy() == panel["firm_id"].astype(str).to_numpy()).all()
+    assert (lat["year"].to_numpy() == panel["year"].to_numpy()).all()
+    # the true omega is the one the file's materials (the Leontief proxy) imply
+    ind = defaults["panel_truth"]["production"]["industries"]
+    ok = (panel[["employment", "capital", "materials"]] > 0).all(axis=1)
+    d, om = panel[ok], lat.loc[ok, "omega"]
+    par = {c: d["nace2"].astype(str).map(lambda j, c=c: ind[j][c]) for c in
+           ("beta_0", "beta_l", "beta_k", "materials_ratio")}
+    implied = (np.log(d["materials"]) - np.log(par["materials_ratio"]) - par["beta_0"]
+               - par["beta_l"] * np.log(d["employment"]) - par["beta_k"] * np.log(d["capital"]))
+    assert np.allclose(implied, om, atol=2e-5)
+    # reading it without the loaded panel gives the same frame
+    again = synthetic.latent_for(DEFAULTS / "panel.parquet")
+    pd.testing.assert_frame_equal(again, lat)
+
+
+def test_latent_for_real_and_edited_files(tmp_path):
+    synthetic.write_defaults(tmp_path, seed=5, firms=200, n_pairs=20)
+    panel_path = tmp_path / synthetic.FILES["panel"]
+    assert synthetic.latent_for(panel_path) is not None
+    with pytest.raises(ValueError, match=r"not clusterpolicy\.synthetic\.generate_panel"):
+        synthetic.latent_for(tmp_path / synthetic.FILES["techfirms"])
+    edited = pd.read_parquet(panel_path)
+    edited.loc[3, "value_added"] *= 1.01
+    edited.to_parquet(panel_path, index=False)
+    with pytest.raises(ValueError, match="value_added differs"):
+        synthetic.latent_for(panel_path)
+    edited.iloc[:-1].to_parquet(panel_path, index=False)
+    with pytest.raises(ValueError, match="firm-years"):
+        synthetic.latent_for(panel_path)
+    # real data: no truth file beside the panel
+    synthetic.truth_path(panel_path).unlink()
+    assert synthetic.latent_for(panel_path) is None
+
+
 def test_ols_is_biased_upwards_for_labour(defaults):
     """Productivity drives input choices, so OLS overstates the labour elasticity."""
     clean, _ = schemas.sample_construction(defaults["panel"])

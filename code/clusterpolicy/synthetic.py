@@ -115,6 +115,9 @@ class PanelShape:
     count_clusters: tuple[str, ...] = ()
     count_target: int | None = None
     description: str = ""
+    # serial innovators in the tech-firm cross-section written beside the panel (each with one
+    # matched non-serial innovator)
+    tech_pairs: int = 400
 
     @property
     def years(self) -> list[int]:
@@ -217,6 +220,7 @@ OTHER = PanelShape(
         Cluster("Science Ring", "research", 2019, ("72",), 110, 0.8),
     ),
     description="A fictional economy: 14 years, three clusters starting in 2014, 2016, 2019",
+    tech_pairs=300,
 )
 
 SHAPES: dict[str, PanelShape] = {s.name: s for s in (FLANDERS, OTHER)}
@@ -717,6 +721,10 @@ def default_tech_truth() -> dict[str, Any]:
     }
 
 
+def _turning_point(equation: Mapping[str, Any]) -> float | None:
+    return -equation["z"] / (2 * equation["z2"]) if equation["z2"] else None
+
+
 def generate_techfirms(seed: int = DEFAULT_SEED, n_pairs: int = 400,
                        truth: Mapping[str, Any] | None = None
                        ) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -800,10 +808,9 @@ def generate_techfirms(seed: int = DEFAULT_SEED, n_pairs: int = 400,
                         "ddof=0; z2 = z**2",
         "matching": "each serial innovator shares match_id with one non-serial innovator of the "
                     "same industry and similar employment (log ratio ~ N(0, 0.25^2))",
-        "turning_point_nonserial_initiation": -truth["initiation"]["z"]
-        / (2 * truth["initiation"]["z2"]),
-        "turning_point_nonserial_intensity": -truth["intensity"]["z"]
-        / (2 * truth["intensity"]["z2"]),
+        # None when the curvature is zero (no turning point)
+        "turning_point_nonserial_initiation": _turning_point(truth["initiation"]),
+        "turning_point_nonserial_intensity": _turning_point(truth["intensity"]),
     })
     return df, truth
 
@@ -835,14 +842,20 @@ def _write_parquet(path: Path, df: pd.DataFrame) -> None:
 
 def write_defaults(out: str | Path, seed: int = DEFAULT_SEED, firms: int | None = None,
                    shape: str | PanelShape = "flanders",
-                   n_pairs: int = 400) -> dict[str, Path]:
-    """Generate the three datasets into ``out`` with truth JSONs and a ``SHA256SUMS`` file."""
+                   n_pairs: int | None = None) -> dict[str, Path]:
+    """Generate the three datasets into ``out`` with truth JSONs and a ``SHA256SUMS`` file.
+
+    ``n_pairs`` (serial innovators, each with a matched non-serial one) defaults to the shape's
+    ``tech_pairs``, so another shape gets another tech-firm sample too.
+    """
     from .provenance import sha256_file
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    shape = get_shape(shape)
     sp = generate_panel(seed, firms=firms, shape=shape)
-    tech, tech_truth = generate_techfirms(seed, n_pairs=n_pairs)
+    tech, tech_truth = generate_techfirms(
+        seed, n_pairs=shape.tech_pairs if n_pairs is None else n_pairs)
     panel_truth_ = dict(sp.truth, files={"panel": FILES["panel"],
                                          "membership": FILES["membership"]})
     written = {
@@ -887,6 +900,87 @@ def read_truth(data_path: str | Path) -> dict[str, Any] | None:
 def is_synthetic(*data_paths: str | Path) -> bool:
     """True when any of the files has a truth JSON that declares it synthetic."""
     return any((read_truth(p) or {}).get("synthetic", False) for p in data_paths)
+
+
+def latent_for(panel_path: str | Path, panel: pd.DataFrame | None = None,
+               *, rtol: float = 1e-5) -> pd.DataFrame | None:
+    """The latent variables (true log TFP ``omega``, ...) of a synthetic panel file.
+
+    The truth JSON beside a generated panel records everything the generator needs (seed,
+    number of firms, shape and parameters), so the panel is regenerated in memory and its
+    ``latent`` frame returned: one row per firm-year of the file, in the file's order, with
+    ``firm_id``, ``year``, ``omega`` (true log TFP without the industry constant),
+    ``omega_tilde`` (without the programme), ``treated``, ``theta_it``, ``eps`` (the output
+    shock), ``xi_known``, ``xi_unknown``, ``scale`` and ``capint``.
+
+    Parameters
+    ----------
+    panel_path
+        The panel file (its ``*.truth.json`` is read through :func:`read_truth`).
+    panel
+        The panel as loaded by :func:`clusterpolicy.schemas.load_panel`; read from
+        ``panel_path`` when not given.
+    rtol
+        Relative tolerance of the check of ``value_added`` (the file's floats are rounded to
+        6 significant digits).
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        ``None`` when the panel has no truth file (real data).
+
+    Raises
+    ------
+    ValueError
+        The truth file cannot be regenerated (unknown generator, version or shape), or the
+        regenerated panel does not match the file: other firm-years or other value added (the
+        file was edited, or written by another version of the generator).
+    """
+    truth = read_truth(panel_path)
+    if truth is None or not truth.get("synthetic", False):
+        return None
+    name = Path(panel_path).name
+    if truth.get("generator") != "clusterpolicy.synthetic.generate_panel":
+        raise ValueError(f"{name}: truth file names generator {truth.get('generator')!r}, "
+                         "not clusterpolicy.synthetic.generate_panel")
+    if truth.get("generator_version") != GENERATOR_VERSION:
+        raise ValueError(f"{name}: written by generator version {truth.get('generator_version')!r},"
+                         f" this package has {GENERATOR_VERSION!r}: cannot regenerate it")
+    shape = get_shape(truth["shape"]["name"])
+    recorded = {k: truth["shape"][k] for k in ("first_year", "last_year", "clusters")}
+    ours = {"first_year": shape.first_year, "last_year": shape.last_year,
+            "clusters": [asdict(c) for c in shape.clusters]}
+    if json.loads(json.dumps(ours)) != recorded:
+        raise ValueError(f"{name}: the truth file's shape {shape.name!r} differs from this "
+                         "package's shape of that name: cannot regenerate it")
+    generated = generate_panel(int(truth["seed"]), firms=int(truth["firms"]), shape=shape,
+                               params=PanelParams(**truth["params"]))
+    if panel is None:
+        from .schemas import load_panel
+
+        panel = load_panel(panel_path)
+    keys = ["firm_id", "year"]
+    ours_keys = generated.panel[keys].astype({"firm_id": str, "year": "int64"})
+    file_keys = panel[keys].astype({"firm_id": str, "year": "int64"})
+    if len(ours_keys) != len(file_keys):
+        raise ValueError(f"{name}: {len(file_keys)} firm-years in the file, {len(ours_keys)} "
+                         "regenerated from its truth file: the file was edited")
+    merged = file_keys.reset_index().merge(
+        generated.panel[[*keys, "value_added"]].astype({"firm_id": str}), on=keys, how="left",
+        validate="one_to_one")
+    missing = merged["value_added"].isna()
+    if missing.any():
+        raise ValueError(f"{name}: {int(missing.sum())} firm-years of the file are not in the "
+                         "panel regenerated from its truth file: the file was edited")
+    merged = merged.sort_values("index")
+    observed = panel["value_added"].to_numpy(dtype=float)
+    if not np.allclose(observed, merged["value_added"].to_numpy(dtype=float), rtol=rtol, atol=0):
+        raise ValueError(f"{name}: value_added differs from the panel regenerated from its truth "
+                         "file: the file was edited")
+    latent = generated.latent.astype({"firm_id": str}).set_index(keys)
+    out = latent.loc[pd.MultiIndex.from_frame(file_keys)].reset_index()
+    out.index = panel.index
+    return out
 
 
 def cli_synth(out: str, seed: int | None = None, firms: int | None = None,

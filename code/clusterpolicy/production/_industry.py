@@ -12,7 +12,7 @@ from joblib import Parallel, delayed
 
 from ._bootstrap import seed_sequence
 from ._data import prepare_panel
-from ._results import ProductionByResults, ProductionResults
+from ._results import ProductionByResults, ProductionResults, dropped_frame
 
 __all__ = ["estimate_by", "plan_pooling"]
 
@@ -188,4 +188,17 @@ def estimate_by(
                 }
             )
     table = pd.DataFrame(records).set_index(by)
-    return ProductionByResults(results=results, table=table, by=by, _index=data.index, warnings=messages)
+    counts_dropped = dict(panel.dropped)
+    stages = dict.fromkeys(counts_dropped, "all stages")
+    for res in results.values():
+        for reason, row in res.dropped.iterrows():
+            counts_dropped[reason] = counts_dropped.get(reason, 0) + int(row["rows"])
+            stages.setdefault(reason, row["stage"])
+    return ProductionByResults(
+        results=results,
+        table=table,
+        by=by,
+        _index=data.index,
+        warnings=messages,
+        dropped=dropped_frame(counts_dropped, stages),
+    )

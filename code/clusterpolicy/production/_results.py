@@ -105,6 +105,10 @@ class ProductionByResults:
         industries of the group), ``reason``.
     by
         The industry column.
+    dropped
+        Rows of the input left out, by reason and stage, over all industries: those unusable
+        before the industries are formed (missing values, non-positive values to be logged,
+        missing industry) and those each group's estimate leaves out (e.g. no calendar lag).
     """
 
     results: dict[str, ProductionResults]
@@ -112,6 +116,7 @@ class ProductionByResults:
     by: str
     _index: pd.Index = field(repr=False, default_factory=pd.Index)
     warnings: list[str] = field(default_factory=list)
+    dropped: pd.DataFrame = field(default_factory=lambda: dropped_frame({}))
 
     @property
     def params(self) -> pd.DataFrame:
