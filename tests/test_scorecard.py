@@ -12,7 +12,7 @@ GOOD = {"chapters": {
     "chapters/04_cluster_effects": {"glue": {
         "effect_conditional_did": 0.031, "effect_conditional_did_se": 0.006,
         "effect_twfe": 0.028, "effect_twfe_se": 0.005,
-        "effect_cs_simple": 0.030, "effect_cs_simple_se": 0.006, "size_heterogeneity_p": 0.4}},
+        "effect_cs_simple": 0.030, "effect_cs_simple_se": 0.006, "size_test_p": 0.4}},
     "chapters/05_serial_innovators": {"glue": {
         "verdict_both_gain": "reproduced", "verdict_nonserial_decreasing": "reproduced",
         "verdict_serial_gain_more": "reproduced",
@@ -38,7 +38,7 @@ def test_verdicts_turn_with_the_numbers():
     bad = copy.deepcopy(GOOD)
     g4 = bad["chapters"]["chapters/04_cluster_effects"]["glue"]
     g4["effect_conditional_did"] = 0.004   # below the published range
-    g4["size_heterogeneity_p"] = 0.01      # significant heterogeneity
+    g4["size_test_p"] = 0.01      # significant heterogeneity
     bad["chapters"]["chapters/02_data"]["glue"]["diff_age"] = -2.0
     bad["chapters"]["chapters/05_serial_innovators"]["glue"]["verdict_serial_gain_more"] = \
         "not reproduced"

@@ -121,6 +121,33 @@ def test_every_image_loads(visits):
         assert broken == [], f"{page}: images that did not load: {broken}"
 
 
+def test_figures_and_tables_are_numbered_captioned_and_described(visits):
+    """Every figure: an image with alt text and a numbered caption, its anchor a label that
+    {numref} can cite; every table: a numbered caption."""
+    figures = tables = 0
+    for page, visit in visits.items():
+        found = visit.page.evaluate("""() => ({
+            figures: [...document.querySelectorAll('article figure')].map(f => ({
+                id: f.id, alt: [...f.querySelectorAll('img')].map(i => i.alt),
+                number: f.querySelector('figcaption .caption-number')?.textContent ?? '',
+                text: f.querySelector('figcaption .caption-text')?.textContent ?? ''})),
+            tables: [...document.querySelectorAll('article table')].map(t => ({
+                number: t.querySelector('caption .caption-number')?.textContent ?? '',
+                text: t.querySelector('caption .caption-text')?.textContent ?? ''})),
+        })""")
+        for fig in found["figures"]:
+            assert fig["id"], f"{page}: a figure without a label"
+            assert fig["alt"] and all(a.strip() for a in fig["alt"]), f"{page}: {fig['id']} lacks alt text"
+            assert fig["number"].startswith("Fig."), f"{page}: {fig['id']} is not numbered"
+            assert fig["text"].strip(), f"{page}: {fig['id']} has no caption"
+        for table in found["tables"]:
+            assert table["number"].startswith("Table"), f"{page}: a table without a numbered caption"
+            assert table["text"].strip(), f"{page}: a table with an empty caption"
+        figures += len(found["figures"])
+        tables += len(found["tables"])
+    assert figures >= 6 and tables >= 40, (figures, tables)
+
+
 def test_no_traceback_or_error_output(visits):
     for page, visit in visits.items():
         text = visit.page.inner_text("main")

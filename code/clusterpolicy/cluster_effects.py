@@ -14,6 +14,9 @@ turns their results into the chapter's tables:
   write to stderr).
 * :func:`selection_panel` - a small synthetic panel with selection on pre-period TFP, whose
   true TFP is the outcome (the mean-reversion demonstration).
+* :func:`innovative_firms` - highly innovative firms from their pre-period patenting (chapter 06).
+* :func:`export_potential_outcomes` - on synthetic data, each firm-year's exporting with and
+  without the programme (the truth of chapter 06's exporting estimates).
 
 Nothing here knows the Flemish programme: years and cohorts are read from the data.
 """
@@ -35,6 +38,8 @@ __all__ = [
     "add_firm_covariates",
     "balanced_panel",
     "equality_test",
+    "export_potential_outcomes",
+    "innovative_firms",
     "range_verdict",
     "record_warnings",
     "selection_panel",
@@ -271,3 +276,196 @@ def selection_panel(
     )
     balanced, _ = balanced_panel(sample)
     return balanced, float(generated.truth["treatment"]["theta"])
+
+
+INNOVATION_MEASURES = ("patents_per_fte", "patents")
+
+
+def innovative_firms(
+    data: pd.DataFrame,
+    pre_years: Sequence[int],
+    *,
+    measure: str = "patents_per_fte",
+    quantile: float = 0.8,
+    unit: str = "firm_id",
+    time: str = "year",
+    patents: str = "patents",
+    employment: str = "employment",
+) -> tuple[pd.DataFrame, float]:
+    """Classify firms as highly innovative from their patenting in the pre-period only.
+
+    Membership may itself raise patenting, so only the years of ``pre_years`` (before the
+    first cohort) are used: the classification cannot be an outcome of the treatment.
+
+    Parameters
+    ----------
+    data : DataFrame
+        Long panel with ``unit``, ``time``, ``patents`` (yearly patent applications, may be
+        missing) and ``employment`` (FTE).
+    pre_years : sequence of int
+        The pre-period, e.g. from :func:`add_firm_covariates`.
+    measure : {"patents_per_fte", "patents"}
+        ``patents_per_fte``: mean yearly patents over mean employment in the pre-period
+        years in which patents are observed (a ratio of means); ``patents``: mean yearly
+        patents.
+    quantile : float
+        A firm is highly innovative when its measure lies strictly above this quantile of
+        the measure over the classified firms *and* is positive: a firm without any patent
+        is never highly innovative. When more than ``quantile`` of the firms hold no patent,
+        the quantile is 0 and every firm with a patent is highly innovative (its share then
+        exceeds ``1 - quantile``).
+    unit, time, patents, employment : str
+        Column names.
+
+    Returns
+    -------
+    firms : DataFrame
+        Index ``unit`` (every unit of ``data``); columns ``pre_years_observed`` (pre-period
+        years with patents observed), ``pre_patents``, ``pre_employment``, ``measure`` (the
+        chosen measure) and ``group``: ``"highly innovative"``, ``"other"`` or
+        ``"not classified"`` (no pre-period year with patents and positive employment
+        observed).
+    threshold : float
+        The quantile of the measure (NaN when no firm can be classified).
+
+    Raises
+    ------
+    ValueError
+        Unknown ``measure``, ``quantile`` outside (0, 1), missing columns or an empty
+        pre-period.
+    """
+    if measure not in INNOVATION_MEASURES:
+        raise ValueError(f"measure must be one of {', '.join(INNOVATION_MEASURES)}, got {measure!r}")
+    if not 0 < float(quantile) < 1:
+        raise ValueError(f"quantile must lie strictly between 0 and 1, got {quantile!r}")
+    missing = [c for c in (unit, time, patents, employment) if c not in data]
+    if missing:
+        raise ValueError(f"innovative_firms: column(s) {', '.join(missing)} not in the data")
+    pre_years = [int(y) for y in pre_years]
+    if not pre_years:
+        raise ValueError("innovative_firms: the pre-period is empty")
+    units = pd.Index(pd.unique(data[unit]), name=unit)
+    pre = data.loc[data[time].isin(pre_years) & data[patents].notna(), [unit, patents, employment]]
+    agg = pre.groupby(unit).agg(
+        pre_years_observed=(patents, "size"),
+        pre_patents=(patents, "mean"),
+        pre_employment=(employment, "mean"),
+    )
+    firms = agg.reindex(units)
+    firms["pre_years_observed"] = firms["pre_years_observed"].fillna(0).astype(int)
+    usable = (firms["pre_years_observed"] > 0) & (firms["pre_employment"] > 0)
+    if measure == "patents_per_fte":
+        value = firms["pre_patents"] / firms["pre_employment"]
+    else:
+        value = firms["pre_patents"].astype(float)
+    firms["measure"] = value.where(usable)
+    classified = firms["measure"].dropna()
+    threshold = float(classified.quantile(float(quantile))) if len(classified) else float("nan")
+    top = (firms["measure"] > threshold) & (firms["measure"] > 0)
+    firms["group"] = np.where(~usable, "not classified", np.where(top, "highly innovative", "other"))
+    return firms, threshold
+
+
+def export_potential_outcomes(
+    panel_path: str | Any,
+    panel: pd.DataFrame | None = None,
+    *,
+    precision: float = 1e8,
+) -> pd.DataFrame | None:
+    """On a synthetic panel: each firm-year's exporting with and without the programme.
+
+    The generator (:func:`clusterpolicy.synthetic.generate_panel`) draws every block of the
+    data from its own named random stream, so regenerating the panel from its truth file with
+    other parameters reuses the same random numbers (common random numbers). Four panels are
+    regenerated:
+
+    * the file's own parameters: must reproduce the file (rows, value added, which firm-years
+      export); this checks the assumption;
+    * ``theta = 0`` and ``export_membership = 0``: the world without the programme (no effect
+      on TFP, hence none on employment or exporting through TFP, and no direct effect on the
+      export propensity) - whether each firm-year would export;
+    * both worlds with ``export_const`` so large that every firm-year exports and with
+      ``export_precision`` so large that the beta-distributed export share equals its mean:
+      the expected export share of turnover (value added + materials) if the firm exports.
+
+    Parameters
+    ----------
+    panel_path : path
+        The panel file; its ``*.truth.json`` is read with
+        :func:`clusterpolicy.synthetic.read_truth`.
+    panel : DataFrame, optional
+        The panel as loaded by :func:`clusterpolicy.schemas.load_panel` (read when not given).
+    precision : float
+        ``export_precision`` of the expected-share worlds.
+
+    Returns
+    -------
+    DataFrame or None
+        ``None`` for data without a synthetic truth file (real data). Otherwise one row per
+        row of ``panel`` (same index): ``firm_id``, ``year``, ``exporter_1``, ``exporter_0``
+        (0/1; NaN where the file's exports are missing) and ``share_1``, ``share_0`` (expected
+        export share with and without the programme). ``_1`` is the world of the file.
+
+    Raises
+    ------
+    ValueError
+        The truth file does not regenerate the file (another generator version, an edited
+        file) or the regenerated worlds do not share the file's firm-years.
+    """
+    import dataclasses as dc
+
+    from . import schemas, synthetic
+
+    truth = synthetic.read_truth(panel_path)
+    if truth is None or not truth.get("synthetic", False):
+        return None
+    if truth.get("generator") != "clusterpolicy.synthetic.generate_panel":
+        raise ValueError(f"truth file of {panel_path}: generator {truth.get('generator')!r} "
+                         "cannot be rerun")
+    known = {f.name for f in dc.fields(synthetic.PanelParams)}
+    unknown = sorted(set(truth.get("params", {})) - known)
+    if unknown:
+        raise ValueError(f"truth file of {panel_path}: unknown parameters {', '.join(unknown)}")
+    params = synthetic.PanelParams(**truth["params"])
+    shape = synthetic.get_shape(truth["shape"]["name"])
+    if panel is None:
+        panel = schemas.load_panel(panel_path)
+    keys = pd.MultiIndex.from_arrays(
+        [panel["firm_id"].astype(str).to_numpy(), panel["year"].astype("int64").to_numpy()],
+        names=["firm_id", "year"])
+
+    def world(**overrides: Any) -> pd.DataFrame:
+        generated = synthetic.generate_panel(int(truth["seed"]), firms=int(truth["firms"]),
+                                             shape=shape, params=params, **overrides).panel
+        frame = generated.assign(firm_id=generated["firm_id"].astype(str),
+                                 year=generated["year"].astype("int64"))
+        frame = frame.set_index(["firm_id", "year"])
+        if len(frame) != len(keys) or not keys.isin(frame.index).all():
+            raise ValueError(f"{panel_path}: the panel regenerated from its truth file has other "
+                             "firm-years than the file")
+        return frame.loc[keys]
+
+    def exporter(frame: pd.DataFrame) -> np.ndarray:
+        x = frame["exports"].to_numpy(dtype=float)
+        return np.where(np.isnan(x), np.nan, (x > 0).astype(float))
+
+    def share(frame: pd.DataFrame) -> np.ndarray:
+        return (frame["exports"] / (frame["value_added"] + frame["materials"])).to_numpy(dtype=float)
+
+    observed_exp = panel["exports"].to_numpy(dtype=float)
+    observed = np.where(np.isnan(observed_exp), np.nan, (observed_exp > 0).astype(float))
+    same = world()
+    if not np.allclose(same["value_added"].to_numpy(dtype=float),
+                       panel["value_added"].to_numpy(dtype=float), rtol=1e-5, atol=0):
+        raise ValueError(f"{panel_path}: value_added differs from the panel regenerated from its "
+                         "truth file")
+    if not np.array_equal(exporter(same), observed, equal_nan=True):
+        raise ValueError(f"{panel_path}: which firm-years export differs from the panel "
+                         "regenerated from its truth file")
+    off = {"theta": 0.0, "export_membership": 0.0}
+    always = {"export_const": 50.0, "export_precision": float(precision)}
+    out = pd.DataFrame({"firm_id": panel["firm_id"].to_numpy(), "year": panel["year"].to_numpy(),
+                        "exporter_1": observed, "exporter_0": exporter(world(**off)),
+                        "share_1": share(world(**always)), "share_0": share(world(**off, **always))},
+                       index=panel.index)
+    return out

@@ -63,7 +63,7 @@ def _range(glue: Glue) -> tuple[str, str]:
 
 
 def _size(glue: Glue) -> tuple[str, str]:
-    p = float(glue.get("04_cluster_effects", "size_heterogeneity_p"))
+    p = float(glue.get("04_cluster_effects", "size_test_p"))
     return (f"test of equal effects across size classes: p = {p:.3f}",
             REPRODUCED if p >= 0.05 else NOT_REPRODUCED)
 
