@@ -902,16 +902,59 @@ def is_synthetic(*data_paths: str | Path) -> bool:
     return any((read_truth(p) or {}).get("synthetic", False) for p in data_paths)
 
 
-def latent_for(panel_path: str | Path, panel: pd.DataFrame | None = None,
-               *, rtol: float = 1e-5) -> pd.DataFrame | None:
-    """The latent variables (true log TFP ``omega``, ...) of a synthetic panel file.
+@dataclass(frozen=True)
+class Regenerated:
+    """A synthetic panel file regenerated from its truth file, checked to reproduce the file.
 
-    The truth JSON beside a generated panel records everything the generator needs (seed,
-    number of firms, shape and parameters), so the panel is regenerated in memory and its
-    ``latent`` frame returned: one row per firm-year of the file, in the file's order, with
-    ``firm_id``, ``year``, ``omega`` (true log TFP without the industry constant),
-    ``omega_tilde`` (without the programme), ``treated``, ``theta_it``, ``eps`` (the output
-    shock), ``xi_known``, ``xi_unknown``, ``scale`` and ``capint``.
+    ``generated`` is the file's own world; :meth:`world` generates it again with some DGP
+    parameters replaced. Every block of the data comes from its own named random stream, so
+    the other worlds reuse the same random numbers (common random numbers): they differ from
+    the file only through the replaced parameters. :meth:`align` puts any generated frame in
+    the rows of the file.
+    """
+
+    path: Path
+    truth: dict[str, Any]
+    panel: pd.DataFrame = field(repr=False)  # the file, as loaded
+    generated: SyntheticPanel = field(repr=False)
+
+    def world(self, **overrides: Any) -> SyntheticPanel:
+        """The panel generated with the file's seed, shape and parameters, ``overrides`` replaced."""
+        return _generate_like(self.truth, **overrides)
+
+    def align(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` (columns ``firm_id``, ``year``, one row per generated firm-year) in the
+        file's rows and order, with the file's index; ``ValueError`` if the firm-years differ."""
+        return _align_to_file(frame, self.panel, self.path.name)
+
+
+def _generate_like(truth: Mapping[str, Any], **overrides: Any) -> SyntheticPanel:
+    return generate_panel(int(truth["seed"]), firms=int(truth["firms"]),
+                          shape=truth["shape"]["name"], params=PanelParams(**truth["params"]),
+                          **overrides)
+
+
+def _align_to_file(frame: pd.DataFrame, panel: pd.DataFrame, name: str) -> pd.DataFrame:
+    keys = pd.MultiIndex.from_arrays(
+        [panel["firm_id"].astype(str).to_numpy(), panel["year"].astype("int64").to_numpy()],
+        names=["firm_id", "year"])
+    indexed = frame.astype({"firm_id": str, "year": "int64"}).set_index(["firm_id", "year"])
+    if len(indexed) != len(keys) or not keys.isin(indexed.index).all():
+        raise ValueError(f"{name}: {len(keys)} firm-years in the file, {len(indexed)} "
+                         "regenerated from its truth file, not the same firm-years: the file "
+                         "was edited")
+    out = indexed.loc[keys].reset_index()
+    out.index = panel.index
+    return out
+
+
+def regenerate(panel_path: str | Path, panel: pd.DataFrame | None = None,
+               *, rtol: float = 1e-5) -> Regenerated | None:
+    """Regenerate a synthetic panel file from the truth JSON beside it, and check it.
+
+    The truth file records everything the generator needs (generator version, seed, number of
+    firms, shape and parameters). The regenerated panel must have the file's firm-years and,
+    to ``rtol``, its value added.
 
     Parameters
     ----------
@@ -926,8 +969,8 @@ def latent_for(panel_path: str | Path, panel: pd.DataFrame | None = None,
 
     Returns
     -------
-    pandas.DataFrame or None
-        ``None`` when the panel has no truth file (real data).
+    Regenerated or None
+        ``None`` when the panel has no synthetic truth file (real data).
 
     Raises
     ------
@@ -953,34 +996,33 @@ def latent_for(panel_path: str | Path, panel: pd.DataFrame | None = None,
     if json.loads(json.dumps(ours)) != recorded:
         raise ValueError(f"{name}: the truth file's shape {shape.name!r} differs from this "
                          "package's shape of that name: cannot regenerate it")
-    generated = generate_panel(int(truth["seed"]), firms=int(truth["firms"]), shape=shape,
-                               params=PanelParams(**truth["params"]))
     if panel is None:
         from .schemas import load_panel
 
         panel = load_panel(panel_path)
-    keys = ["firm_id", "year"]
-    ours_keys = generated.panel[keys].astype({"firm_id": str, "year": "int64"})
-    file_keys = panel[keys].astype({"firm_id": str, "year": "int64"})
-    if len(ours_keys) != len(file_keys):
-        raise ValueError(f"{name}: {len(file_keys)} firm-years in the file, {len(ours_keys)} "
-                         "regenerated from its truth file: the file was edited")
-    merged = file_keys.reset_index().merge(
-        generated.panel[[*keys, "value_added"]].astype({"firm_id": str}), on=keys, how="left",
-        validate="one_to_one")
-    missing = merged["value_added"].isna()
-    if missing.any():
-        raise ValueError(f"{name}: {int(missing.sum())} firm-years of the file are not in the "
-                         "panel regenerated from its truth file: the file was edited")
-    merged = merged.sort_values("index")
-    observed = panel["value_added"].to_numpy(dtype=float)
-    if not np.allclose(observed, merged["value_added"].to_numpy(dtype=float), rtol=rtol, atol=0):
+    generated = _generate_like(truth)
+    same = _align_to_file(generated.panel[["firm_id", "year", "value_added"]], panel, name)
+    if not np.allclose(panel["value_added"].to_numpy(dtype=float),
+                       same["value_added"].to_numpy(dtype=float), rtol=rtol, atol=0):
         raise ValueError(f"{name}: value_added differs from the panel regenerated from its truth "
                          "file: the file was edited")
-    latent = generated.latent.astype({"firm_id": str}).set_index(keys)
-    out = latent.loc[pd.MultiIndex.from_frame(file_keys)].reset_index()
-    out.index = panel.index
-    return out
+    return Regenerated(Path(panel_path), truth, panel, generated)
+
+
+def latent_for(panel_path: str | Path, panel: pd.DataFrame | None = None,
+               *, rtol: float = 1e-5) -> pd.DataFrame | None:
+    """The latent variables (true log TFP ``omega``, ...) of a synthetic panel file.
+
+    One row per firm-year of the file, in the file's order and with its index: ``firm_id``,
+    ``year``, ``omega`` (true log TFP without the industry constant), ``omega_tilde`` (without
+    the programme), ``treated``, ``theta_it``, ``eps`` (the output shock), ``xi_known``,
+    ``xi_unknown``, ``scale`` and ``capint``. ``None`` for real data (no truth file); the
+    errors and ``rtol`` are those of :func:`regenerate`.
+    """
+    regenerated = regenerate(panel_path, panel, rtol=rtol)
+    if regenerated is None:
+        return None
+    return regenerated.align(regenerated.generated.latent)
 
 
 def cli_synth(out: str, seed: int | None = None, firms: int | None = None,
