@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import warnings
 from collections.abc import Iterator, MutableMapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -33,6 +32,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from .results import caught_warnings
 
 __all__ = [
     "add_firm_covariates",
@@ -50,21 +51,13 @@ __all__ = [
 
 @contextmanager
 def record_warnings(notes: MutableMapping[str, list[str]], source: str) -> Iterator[None]:
-    """Record the warnings raised inside the block under ``notes[source]`` instead of emitting them.
-
-    Deprecation and future warnings concern the developers, not the reader, and are dropped;
-    repeated messages are kept once.
-    """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    """Record the warnings raised inside the block under ``notes[source]`` instead of emitting them
+    (see :func:`clusterpolicy.results.caught_warnings`)."""
+    with caught_warnings() as messages:
         yield
-    for item in caught:
-        if issubclass(item.category, DeprecationWarning | FutureWarning):
-            continue
-        message = f"{item.category.__name__}: " + " ".join(str(item.message).split())
+    if messages:
         kept = notes.setdefault(source, [])
-        if message not in kept:
-            kept.append(message)
+        kept.extend(m for m in messages if m not in kept)
 
 
 REASONS = (

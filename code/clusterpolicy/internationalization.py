@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
-from clusterpolicy.results import EstimationResults
+from clusterpolicy.results import EstimationResults, caught_warnings
 
 __all__ = [
     "CLUSTERING_TERMS",
@@ -544,15 +544,9 @@ class MarginResults(EstimationResults):
 @contextmanager
 def _capture(notes: list[str], source: str) -> Iterator[None]:
     """Record every warning raised inside the block as a note instead of emitting it."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with caught_warnings() as messages:
         yield
-    for item in caught:
-        if issubclass(item.category, DeprecationWarning | FutureWarning):
-            continue
-        note = f"{source}: " + " ".join(str(item.message).split())
-        if note not in notes:
-            notes.append(note)
+    notes.extend(note for note in (f"{source}: {m}" for m in messages) if note not in notes)
 
 
 def _industry_levels(df: pd.DataFrame) -> tuple[str, list[str]]:

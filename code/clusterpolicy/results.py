@@ -9,6 +9,9 @@ small-sample correction, bootstrap replications, seed, failed replications).
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,3 +100,24 @@ class EstimationResults:
         notes = "; ".join(f"{key}: {value}" for key, value in self.inference.items())
         table = self.tidy().style.format(precision=4).set_caption(caption).to_html()
         return table + (f"<p><small>{notes}</small></p>" if notes else "")
+
+
+@contextmanager
+def caught_warnings() -> Iterator[list[str]]:
+    """The warnings raised inside the block, as one-line messages, instead of emitted.
+
+    A chapter may not write to stderr, and what a library warns about belongs in the results'
+    ``notes``, where the reader sees it. Deprecation and future warnings concern the developers,
+    not the reader, and are dropped; a repeated message is kept once. The list is filled when
+    the block ends.
+    """
+    messages: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield messages
+    for item in caught:
+        if issubclass(item.category, DeprecationWarning | FutureWarning):
+            continue
+        message = f"{item.category.__name__}: " + " ".join(str(item.message).split())
+        if message not in messages:
+            messages.append(message)
