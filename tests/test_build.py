@@ -108,6 +108,64 @@ def test_changing_data_reexecutes_exactly_the_readers(book):
     assert "the total is 20.0" in page_text(book / "_build/html/intro.html")
 
 
+def test_a_truth_file_appearing_or_disappearing_reexecutes_its_reader(book):
+    """The cache keys on files a chapter looked for and did not find, as on those it read."""
+    truth = book / "data/numbers.truth.json"
+    assert cli("build", cwd=book).returncode == 0
+    page = page_text(book / "_build/html/chapters/echo.html")
+    assert "No truth file accompanies these numbers." in page and "true total" not in page
+    manifest = json.loads((book / "_build/html/run_manifest.json").read_text())
+    assert {"path": "data/numbers.truth.json", "sha256": "absent"} in \
+        manifest["chapters"]["chapters/echo"]["inputs"]
+
+    truth.write_text(json.dumps({"total": 99.5}))
+    result = cli("build", cwd=book)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert statuses(result.stdout) == {"chapters/echo": "executed", "chapters/other": "cached"}
+    page = page_text(book / "_build/html/chapters/echo.html")
+    assert "The true total, from the truth file" in page and "99.500" in page
+    assert "No truth file" not in page and "The end of the page." in page
+
+    truth.unlink()
+    result = cli("build", cwd=book)
+    assert statuses(result.stdout) == {"chapters/echo": "executed", "chapters/other": "cached"}
+    page = page_text(book / "_build/html/chapters/echo.html")
+    assert "No truth file accompanies these numbers." in page and "true total" not in page
+
+
+def _notebook(*cells: tuple[str, dict]) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    glue = nbformat.v4.new_code_cell("")
+    glue.outputs = [nbformat.v4.new_output(
+        "display_data", data={"text/plain": "True"},
+        metadata={"scrapbook": {"name": "yes", "mime_prefix": ""}}), nbformat.v4.new_output(
+        "display_data", data={"text/plain": "False"},
+        metadata={"scrapbook": {"name": "no", "mime_prefix": ""}}), nbformat.v4.new_output(
+        "display_data", data={"text/plain": "0.5"},
+        metadata={"scrapbook": {"name": "number", "mime_prefix": ""}})]
+    nb.cells = [glue] + [nbformat.v4.new_markdown_cell(text, metadata=meta) for text, meta in cells]
+    return nb
+
+
+def test_show_if_keeps_the_cells_whose_condition_holds():
+    nb = _notebook(("always", {}), ("a", {"show_if": "yes"}), ("b", {"show_if": "not yes"}),
+                   ("c", {"show_if": "no"}), ("d", {"show_if": "not no"}))
+    assert cpbuild.apply_conditions(nb, "chapters/x") == 2
+    assert [c.source for c in nb.cells if c.cell_type == "markdown"] == ["always", "a", "d"]
+
+
+@pytest.mark.parametrize("condition, problem", [
+    ("missing", "the flag is not glued"),
+    ("number", "glued as 0.5, not a flag"),
+    ("yes and no", "write `show_if` as NAME or `not NAME`"),
+])
+def test_show_if_on_an_unglued_or_non_flag_name_is_an_error(condition, problem):
+    nb = _notebook(("text", {"show_if": condition}))
+    with pytest.raises(cpbuild.ConditionError, match=re.escape(problem)) as info:
+        cpbuild.apply_conditions(nb, "chapters/x")
+    assert "chapters/x" in str(info.value)
+
+
 def test_changing_a_parameter_or_the_source_reexecutes(book):
     assert cli("build", cwd=book).returncode == 0
     result = cli("build", "-p", "message", "hi", cwd=book)

@@ -57,6 +57,10 @@ class RenderFailed(BuildError):
     """Jupyter Book reported warnings or errors (strict build)."""
 
 
+class ConditionError(RenderFailed):
+    """A page shows a cell on a condition that the chapter did not glue as a flag."""
+
+
 class ChapterFailed(BuildError):
     """A chapter raised while executing."""
 
@@ -352,10 +356,8 @@ class ChapterCache:
             return None
         if record.key != key:
             return None
-        for item in record.inputs:
-            path = Path(item["path"])
-            if not path.is_file() or provenance.sha256_file(path) != item["sha256"]:
-                return None
+        if not all(provenance.still_valid(item) for item in record.inputs):
+            return None
         return record
 
     def store(self, record: ChapterRecord, notebook: nbformat.NotebookNode) -> None:
@@ -409,6 +411,41 @@ def hide_injected_parameters(notebook: nbformat.NotebookNode) -> None:
         tags = cell.get("metadata", {}).get("tags", [])
         if "injected-parameters" in tags and "remove-cell" not in tags:
             cell.metadata["tags"] = [*tags, "remove-cell"]
+
+
+SHOW_IF = "show_if"
+
+
+def apply_conditions(notebook: nbformat.NotebookNode, docname: str) -> int:
+    """Drop the cells whose ``show_if`` condition is false; returns how many were dropped.
+
+    A page keeps its prose in Markdown even where what it can say depends on the data (a truth
+    file or none, a control group or none): a Markdown cell with the metadata
+    ``+++ {"show_if": "NAME"}`` (or ``"not NAME"``) is kept only when the flag ``NAME``, glued by
+    the chapter with :func:`clusterpolicy.report.glue_flag`, is true (false). So a table or
+    figure directive appears only when its content exists, and the alternative is written as
+    prose beside it, never as a placeholder inside the directive.
+    """
+    flags = glued_values(notebook)
+    kept = []
+    for cell in notebook.cells:
+        condition = cell.get("metadata", {}).get(SHOW_IF)
+        if condition is None:
+            kept.append(cell)
+            continue
+        words = str(condition).split()
+        negate = len(words) == 2 and words[0] == "not"
+        name = words[-1] if len(words) == 1 or negate else None
+        if name is None or not isinstance(flags.get(name), bool):
+            found = "not glued" if name not in flags else f"glued as {flags[name]!r}, not a flag"
+            raise ConditionError(
+                f"chapter {docname}: a cell is shown if {condition!r}, but the flag is {found}; "
+                "write `show_if` as NAME or `not NAME`, with NAME glued by report.glue_flag.")
+        if flags[name] != negate:
+            kept.append(cell)
+    dropped = len(notebook.cells) - len(kept)
+    notebook.cells = kept
+    return dropped
 
 
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -473,6 +510,7 @@ def execute_chapter(chapter: Chapter, overrides: Mapping[str, Any], workdir: Pat
                 os.environ[key] = value
     seconds = time.perf_counter() - start
     hide_injected_parameters(executed)
+    apply_conditions(executed, chapter.docname)
     return executed, provenance.read_input_log(log), seconds
 
 

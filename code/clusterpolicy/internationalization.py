@@ -243,14 +243,10 @@ def load(path: str | Path) -> pd.DataFrame:
 
 
 def load_truth(path: str | Path) -> dict[str, Any] | None:
-    """The truth JSON beside a synthetic data file (tracked as an input), or ``None``."""
-    from clusterpolicy import provenance, synthetic
+    """The truth JSON beside a synthetic data file, or ``None``: :func:`synthetic.read_truth`."""
+    from clusterpolicy import synthetic
 
-    tpath = synthetic.truth_path(path)
-    if not tpath.is_file():
-        return None
-    provenance.track_input(tpath)
-    return json.loads(tpath.read_text(encoding="utf-8"))
+    return synthetic.read_truth(path)
 
 
 def prepare(techfirms: pd.DataFrame, source: str = "techfirms") -> pd.DataFrame:

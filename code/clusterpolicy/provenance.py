@@ -75,15 +75,48 @@ def track_input(path: str | os.PathLike[str]) -> Path:
     if _tracked.get(key) == checksum:
         return resolved
     _tracked[key] = checksum
-    log = os.environ.get(INPUT_LOG_ENV)
-    if log:
-        with open(log, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps({"path": key, "sha256": checksum}) + "\n")
+    _log({"path": key, "sha256": checksum})
     return resolved
 
 
+ABSENT = "absent"
+
+
+def track_optional(path: str | os.PathLike[str]) -> Path | None:
+    """Declare that the running chapter looks for ``path``, which may not exist.
+
+    A file that exists is tracked as by :func:`track_input`. One that does not is recorded as
+    ``absent``: what a chapter shows can depend on a file *not* being there (a synthetic-data
+    truth file, say), so the chapter's cached result is valid only while it is still absent.
+    Returns the resolved path, or ``None`` when there is no file.
+    """
+    resolved = Path(path).expanduser().resolve()
+    if resolved.is_file():
+        return track_input(resolved)
+    key = str(resolved)
+    if _tracked.get(key) != ABSENT:
+        _tracked[key] = ABSENT
+        _log({"path": key, "sha256": ABSENT})
+    return None
+
+
+def still_valid(record: dict[str, str]) -> bool:
+    """Whether an input recorded by :func:`track_input` or :func:`track_optional` is unchanged."""
+    path = Path(record["path"])
+    if record["sha256"] == ABSENT:
+        return not path.exists()
+    return path.is_file() and sha256_file(path) == record["sha256"]
+
+
+def _log(record: dict[str, str]) -> None:
+    log = os.environ.get(INPUT_LOG_ENV)
+    if log:
+        with open(log, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+
 def tracked_inputs() -> dict[str, str]:
-    """Inputs declared in this process so far: resolved path to SHA-256."""
+    """Inputs declared in this process so far: resolved path to SHA-256 (or ``absent``)."""
     return dict(_tracked)
 
 

@@ -44,6 +44,18 @@ def glue_text(name: str, text: str) -> str:
     return text
 
 
+def glue_flag(name: str, value: bool) -> bool:
+    """Glue a condition that decides which cells of the page are shown.
+
+    A Markdown cell with the metadata ``+++ {"show_if": "name"}`` (or ``"not name"``) is kept
+    by the build only when the flag is true (false): see :func:`clusterpolicy.build.apply_conditions`.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"glue_flag({name!r}): expected a bool, got {type(value).__name__}")
+    _glue(name, bool(value))
+    return bool(value)
+
+
 def glue_markdown(name: str, text: str) -> str:
     """Glue MyST Markdown, shown with the ``{glue:md}`` role or directive."""
     from IPython.display import Markdown

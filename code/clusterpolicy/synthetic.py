@@ -887,14 +887,24 @@ def truth_path(data_path: str | Path) -> Path:
 def read_truth(data_path: str | Path) -> dict[str, Any] | None:
     """The truth JSON beside a data file, or ``None`` (real data have none).
 
-    A truth file that exists is recorded as an input of the running chapter.
+    The truth file is recorded as an input of the running chapter whether or not it exists,
+    so a cached chapter is executed again when a truth file appears or disappears.
     """
-    from .provenance import track_input
+    from .provenance import track_optional
 
-    p = truth_path(data_path)
-    if not p.is_file():
-        return None
-    return json.loads(track_input(p).read_text(encoding="utf-8"))
+    found = track_optional(truth_path(data_path))
+    return None if found is None else json.loads(found.read_text(encoding="utf-8"))
+
+
+def is_synthetic_run(manifest: dict[str, Any]) -> bool:
+    """Whether any page of a run (its run manifest) read a truth file: the run is synthetic.
+
+    A truth file looked for and not found is recorded as ``absent`` and does not count.
+    """
+    from .provenance import ABSENT
+
+    return any(item["path"].endswith(".truth.json") and item["sha256"] != ABSENT
+               for entry in manifest["chapters"].values() for item in entry["inputs"])
 
 
 def is_synthetic(*data_paths: str | Path) -> bool:
