@@ -61,7 +61,8 @@ def test_parameters_reach_the_chapters(built):
     manifest = json.loads((root / "_build/html/run_manifest.json").read_text())
     echo = manifest["chapters"]["chapters/echo"]
     assert echo["parameters"]["message"] == "bonjour"
-    assert echo["glue"] == {"message": "bonjour", "total": 18.0}  # 3 * (1 + 2 + 3)
+    assert echo["glue"] == {"message": "bonjour", "total": 18.0,  # 3 * (1 + 2 + 3)
+                            "has_truth": False}
     # `factor` is declared by both chapters: one -p value reaches both.
     assert manifest["chapters"]["chapters/other"]["glue"] == {"n_rows": 6}
     html = (root / "_build/html/chapters/echo.html").read_text()
@@ -82,7 +83,9 @@ def test_manifest_records_inputs_versions_commit(built):
     root, _ = built
     entry = json.loads((root / "_build/html/run_manifest.json").read_text())["chapters"]["chapters/echo"]
     assert entry["inputs"] == [{"path": "data/numbers.csv",
-                                "sha256": cpbuild.provenance.sha256_file(root / "data/numbers.csv")}]
+                                "sha256": cpbuild.provenance.sha256_file(root / "data/numbers.csv")},
+                               # looked for and not found: the cache checks it stays absent
+                               {"path": "data/numbers.truth.json", "sha256": "absent"}]
     assert entry["versions"]["pandas"] and entry["versions"]["python"].startswith("3.12")
     assert "commit" in entry and entry["seconds"] > 0
 
@@ -220,7 +223,8 @@ def test_params_file_values_reach_every_chapter_that_declares_them(book, tmp_pat
     result = cli("build", "--params", str(params), cwd=book)
     assert result.returncode == 0, result.stderr
     manifest = json.loads((book / "_build/html/run_manifest.json").read_text())
-    assert manifest["chapters"]["chapters/echo"]["glue"] == {"message": "from a file", "total": 300.0}
+    assert manifest["chapters"]["chapters/echo"]["glue"] == {"message": "from a file", "total": 300.0,
+                                                             "has_truth": False}
     assert manifest["chapters"]["chapters/other"]["glue"] == {"n_rows": 20}
     # relative paths in a parameters file are relative to the file
     assert manifest["chapters"]["chapters/echo"]["inputs"][0]["sha256"] == \
