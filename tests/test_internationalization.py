@@ -101,11 +101,11 @@ def test_load_reads_tracks_and_validates_a_file(tmp_path, monkeypatch, default_d
     loaded = intl.load(path)
     assert len(loaded) == len(data)
     pd.testing.assert_series_equal(intl.prepare(loaded)["z"], intl.prepare(data)["z"])
-    assert intl.load_truth(path)["seed"] == truth["seed"]
+    assert synthetic.read_truth(path)["seed"] == truth["seed"]
     logged = {r["path"] for r in provenance.read_input_log(log)}
     assert str(path.resolve()) in logged
     assert str((tmp_path / "techfirms.truth.json").resolve()) in logged
-    assert intl.load_truth(tmp_path / "real.csv") is None
+    assert synthetic.read_truth(tmp_path / "real.csv") is None
 
     bad = data.copy()
     bad.loc[7, "foreign_share"] = -0.5

@@ -68,7 +68,6 @@ __all__ = [
     "initiation",
     "intensity",
     "load",
-    "load_truth",
     "marginal_effects",
     "matched_design",
     "monte_carlo",
@@ -240,13 +239,6 @@ def load(path: str | Path) -> pd.DataFrame:
                                               "industry": "str", "region": "str"})
     validate(df, source=str(path))
     return df
-
-
-def load_truth(path: str | Path) -> dict[str, Any] | None:
-    """The truth JSON beside a synthetic data file, or ``None``: :func:`synthetic.read_truth`."""
-    from clusterpolicy import synthetic
-
-    return synthetic.read_truth(path)
 
 
 def prepare(techfirms: pd.DataFrame, source: str = "techfirms") -> pd.DataFrame:
