@@ -113,16 +113,12 @@ SCENARIOS = {
         # with serial innovators only on one side of the matched design
         Scenario("one-cohort", shape="flanders", seed=7, firms=4000,
                  changes=(single_cohort, tiny_industry, region_without_pairs)),
+        # every firm joins: no never-treated controls
+        Scenario("all-members", seed=11, firms=3000, changes=(everyone_joins,)),
+        # nobody exports, in the panel or among the tech firms
+        Scenario("no-exporters", seed=11, firms=3000, changes=(no_exporters,)),
     )
 }
-
-# Data on which some pages cannot render yet: chapter 04 stops without never-treated firms (its
-# conditional DiD needs them); chapters 05 and 06 stop without exporters. Kept apart, with a
-# strict expected failure, so the test tells when the chapters explain instead of stopping.
-NOT_YET = {s.name: s for s in (
-    Scenario("all-members", seed=11, firms=3000, changes=(everyone_joins,)),
-    Scenario("no-exporters", seed=11, firms=3000, changes=(no_exporters,)),
-)}
 
 # The audit: every branch of a page that depends on what the data hold, the scenario that
 # renders it, and what the page says there (page, text). A branch with no page text is one no
@@ -148,6 +144,23 @@ BRANCHES: dict[str, tuple[str, str | None, str | None]] = {
     "an industry below the minimum cell size":
         ("one-cohort", "chapters/03_productivity",
          "usable rows < min_obs=300; pooled with the next industry code"),
+    "no never-treated firms: chapter 4 stops with the reason":
+        ("all-members", "chapters/04_cluster_effects",
+         "What these data cannot show Every one of the"),
+    "no never-treated firms: the landing page quotes the reason":
+        ("all-members", "intro", "Chapter 4 could not estimate the effect of membership on these "
+         "data: Every one of the"),
+    "no never-treated firms: the scorecard cannot test study 1":
+        ("all-members", "chapters/appendix_scorecard", "04_cluster_effects stopped early on these data"),
+    "no exporters: chapter 5 stops with the reason":
+        ("no-exporters", "chapters/05_serial_innovators",
+         "What these data cannot show Of the 600 firms in the tech-firm file of this run, none is "
+         "internationalized"),
+    "no exporters: chapter 6 keeps its TFP results and stops at exporting":
+        ("no-exporters", "chapters/06_synthesis", "The panel of this run has no variation in "
+         "exporting: none of its"),
+    "no exporters: the landing page quotes the reasons":
+        ("no-exporters", "intro", "Chapter 5 could not test the published findings on these data"),
     # chapter 5 does not use regions yet (clustering is a firm-level regressor); the scenario
     # renders every page on such data all the same
     "a region without a serial/non-serial pair": ("one-cohort", None, None),
@@ -155,7 +168,7 @@ BRANCHES: dict[str, tuple[str, str | None, str | None]] = {
 
 def write_scenario(name: str, out: Path) -> Path:
     """Write scenario ``name`` into ``out``; returns its parameters file ``out/run.yml``."""
-    scenario = (SCENARIOS | NOT_YET)[name]
+    scenario = SCENARIOS[name]
     generated = out / "generated"
     command = [sys.executable, "-m", "clusterpolicy", "synth", "--out", str(generated),
                "--shape", scenario.shape]

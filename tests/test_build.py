@@ -198,6 +198,28 @@ def test_failing_cell_stops_the_build_and_publishes_nothing(book):
     assert manifest["chapters"]["chapters/other"]["glue"]["n_rows"] == 4  # the old site
 
 
+def test_a_page_that_requires_what_the_data_lack_ends_with_the_reason(book):
+    """report.require: the page keeps what it computed, then says why it stops; the build goes on."""
+    shutil.copy(book / "stopping.md", book / "chapters/stopping.md")
+    toc = book / "_toc.yml"
+    toc.write_text(toc.read_text() + "  - file: chapters/stopping\n")
+    result = cli("build", cwd=book)
+    assert result.returncode == 0, result.stdout + result.stderr
+    page = page_text(book / "_build/html/chapters/stopping.html")
+    assert "This page saw 0 rows." in page
+    assert "What these data cannot show These data hold no rows, so there is nothing" in page
+    assert "The mean is" not in page and "Traceback" not in page and "PageStopped" not in page
+    glue = json.loads((book / "_build/html/run_manifest.json").read_text())["chapters"][
+        "chapters/stopping"]["glue"]
+    assert glue == {"rows_seen": 0,
+                    "page_stopped": "These data hold **no rows**, so there is nothing to average."}
+    # with the rows it needs, the same page runs to its end
+    result = cli("build", "-p", "rows", "4", cwd=book)
+    assert result.returncode == 0, result.stdout + result.stderr
+    page = page_text(book / "_build/html/chapters/stopping.html")
+    assert "The mean is 0.25" in page and "What these data cannot show" not in page
+
+
 def test_unknown_parameter_is_rejected_with_the_chapters_parameters(book):
     result = cli("build", "-p", "mesage", "x", cwd=book)
     assert result.returncode == 2

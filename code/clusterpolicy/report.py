@@ -56,6 +56,36 @@ def glue_flag(name: str, value: bool) -> bool:
     return bool(value)
 
 
+# The glued name of the reason a page stopped early (see :func:`require`).
+STOPPED = "page_stopped"
+
+
+class PageStopped(Exception):
+    """The data cannot show the rest of the page; raised by :func:`require`."""
+
+
+def require(condition: bool, reason: str) -> None:
+    """Stop the page here, with ``reason``, unless ``condition`` holds.
+
+    For what a chapter needs from the data and real data may lack (never-treated firms,
+    exporters, ...). The build keeps the page up to this point and ends it with ``reason``
+    (MyST Markdown) in an admonition; the reason is glued as ``page_stopped``, so other pages
+    and the run manifest can tell the page stopped. Everything glued after this point is
+    missing from the run, which the scorecard reports as not testable.
+    """
+    if condition:
+        return
+    glue_markdown(STOPPED, reason)
+    raise PageStopped(reason)
+
+
+def stopped_pages(manifest: dict[str, Any]) -> dict[str, str]:
+    """Pages of a run (by file stem, e.g. ``04_cluster_effects``) that stopped early, with the
+    reason each gave to :func:`require`; read from the run manifest."""
+    return {name.rsplit("/", 1)[-1]: entry["glue"][STOPPED]
+            for name, entry in manifest["chapters"].items() if STOPPED in entry.get("glue", {})}
+
+
 def glue_markdown(name: str, text: str) -> str:
     """Glue MyST Markdown, shown with the ``{glue:md}`` role or directive."""
     from IPython.display import Markdown

@@ -13,6 +13,8 @@ from typing import Any
 
 import pandas as pd
 
+from .report import STOPPED
+
 REPRODUCED, NOT_REPRODUCED, NOT_TESTABLE = "reproduced", "not reproduced", "not testable with these data"
 PUBLISHED_RANGE = (0.01, 0.044)  # Angelino, Czarnitzki & Volckaert (2024): +1% to +4.4%
 Z95 = 1.959963984540054
@@ -26,7 +28,11 @@ class Glue:
                          for name, entry in manifest["chapters"].items()}
 
     def get(self, chapter: str, name: str) -> Any:
-        value = self.chapters.get(chapter, {}).get(name)
+        glued = self.chapters.get(chapter, {})
+        value = glued.get(name)
+        if value is None and STOPPED in glued:
+            raise LookupError(f"{chapter} stopped early on these data (its page says why) and "
+                              f"did not report {name}")
         if value is None:
             raise LookupError(f"{chapter} did not report {name}")
         return value

@@ -1149,11 +1149,18 @@ def calibration_table(panel: pd.DataFrame, membership: pd.DataFrame,
     diff = cmp["difference"]
     pvals = cmp["p (Welch)"]
     keys = ["size: log employment (FTE)", "age (years)", "capital intensity: log capital per FTE"]
-    add("members vs non-members before the policy", "larger, older, more capital intensive",
-        "stated (direction only)",
-        "; ".join(f"{k.split(':')[0]} {diff[k]:+.2f} (p = {pvals[k]:.1g})" for k in keys),
-        "all three differences > 0 with p < 0.01",
-        bool(all(diff[k] > 0 and pvals[k] < 0.01 for k in keys)))
+    empty = [group for group in ("members", "non-members") if cmp[f"firms ({group})"].min() < 2]
+    if empty:
+        add("members vs non-members before the policy", "larger, older, more capital intensive",
+            "stated (direction only)",
+            f"not comparable: fewer than two {' or '.join(empty)} observed before "
+            f"{shape.policy_year}", "all three differences > 0 with p < 0.01", None)
+    else:
+        add("members vs non-members before the policy", "larger, older, more capital intensive",
+            "stated (direction only)",
+            "; ".join(f"{k.split(':')[0]} {diff[k]:+.2f} (p = {pvals[k]:.1g})" for k in keys),
+            "all three differences > 0 with p < 0.01",
+            bool(all(diff[k] > 0 and pvals[k] < 0.01 for k in keys)))
     joins = membership.assign(cluster=membership["cluster"].astype(str))
     start = {c.name: c.start_year for c in shape.clusters}
     first_year = (joins["join_year"] == joins["cluster"].map(start)).mean()
