@@ -14,7 +14,9 @@ import json
 import time
 import warnings
 
-from clusterpolicy import did, schemas, tfp
+from clusterpolicy.data import read
+from clusterpolicy.estimators import did
+from clusterpolicy.studies import productivity as tfp
 
 
 def step(name: str, start: float, **extra: object) -> float:
@@ -32,8 +34,8 @@ def main() -> None:
     args = parser.parse_args()
 
     t = time.perf_counter()
-    panel = schemas.load_panel(args.panel, columns=False)
-    membership = schemas.load_membership(args.membership, clusters=args.clusters, panel=panel)
+    panel = read.load_panel(args.panel, columns=False)
+    membership = read.load_membership(args.membership, clusters=args.clusters, panel=panel)
     t = step("load and validate", t, rows=len(panel), firms=int(panel["firm_id"].nunique()))
 
     sample, _ = tfp.tfp_sample(panel, membership)

@@ -77,7 +77,7 @@ def bench_acf(reps: int) -> None:
     sys.path.insert(0, str(ROOT / "tests"))
     from production_dgp import simulate_panel
 
-    from clusterpolicy import production
+    from clusterpolicy.estimators import production
 
     data = simulate_panel(10_000, 8, seed=2026)
     args = ("acf", "y", "l", "k", "m", "firm", "year")
@@ -96,12 +96,14 @@ def bench_acf(reps: int) -> None:
 
 
 def bench_cs() -> None:
-    from clusterpolicy import did, schemas, synthetic
+    from clusterpolicy import synthetic
+    from clusterpolicy.data import samples
+    from clusterpolicy.estimators import did
 
     data = synthetic.generate_panel(20240624, firms=10_000)
     latent = data.latent[["firm_id", "year", "omega"]]
     panel = data.panel[["firm_id", "year"]].merge(latent, on=["firm_id", "year"])
-    panel["cohort"] = schemas.membership_status(panel, data.membership)["cohort"].to_numpy()
+    panel["cohort"] = samples.membership_status(panel, data.membership)["cohort"].to_numpy()
     years = panel["year"].nunique()
     panel = panel[panel.groupby("firm_id")["year"].transform("size") == years]
     start = time.perf_counter()

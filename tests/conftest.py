@@ -12,7 +12,6 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
@@ -27,10 +26,8 @@ def require(condition: bool, reason: str) -> None:
 
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
-    """``../shared/reference`` (R reference data and results), beside the repository."""
-    path = SHARED / "reference"
-    require(path.is_dir(), f"{path} not found: the R reference results live in ../shared")
-    return path
+    """``data/reference``: the public datasets and R reference results kept in the project."""
+    return ROOT / "data" / "reference"
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from clusterpolicy import programme
+from clusterpolicy.data import programme
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from clusterpolicy import build as cpbuild
+from clusterpolicy.book import build as cpbuild
 
 BOOK = Path(__file__).parent / "book"
 

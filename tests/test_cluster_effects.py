@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clusterpolicy import cluster_effects as ce
+from clusterpolicy.studies import cluster_effects as ce
 
 
 def _panel() -> pd.DataFrame:

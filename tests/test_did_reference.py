@@ -1,4 +1,4 @@
-"""clusterpolicy.did against R reference results on did::mpdta (../shared/reference/did).
+"""clusterpolicy.did against R reference results on did::mpdta (data/reference/did).
 
 Tolerance 1e-6 throughout, except the Wald pre-test p-value, which R did stores rounded to 5
 decimals (``round(1 - pchisq(W, q), 5)``): ours is compared after the same rounding.
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clusterpolicy.did import (
+from clusterpolicy.estimators.did import (
     bacon,
     callaway_santanna,
     did2s,

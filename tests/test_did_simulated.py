@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clusterpolicy.did import (
+from clusterpolicy.core.results import EstimationResults
+from clusterpolicy.estimators.did import (
     AggregateResults,
     callaway_santanna,
     conditional_did,
@@ -24,7 +25,6 @@ from clusterpolicy.did import (
     sun_abraham,
     twfe,
 )
-from clusterpolicy.results import EstimationResults
 from conftest import require
 
 EFFECT = 0.03

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clusterpolicy.did import (
+from clusterpolicy.estimators.did import (
     bacon,
     callaway_santanna,
     conditional_did,

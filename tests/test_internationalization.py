@@ -10,9 +10,13 @@ import pandas as pd
 import pytest
 from scipy import special, stats
 
-from clusterpolicy import internationalization as intl
-from clusterpolicy import provenance, synthetic
-from clusterpolicy.results import EstimationResults
+from clusterpolicy import synthetic
+from clusterpolicy.checks import serial_montecarlo
+from clusterpolicy.core import provenance
+from clusterpolicy.core.results import EstimationResults
+from clusterpolicy.data import innovators
+from clusterpolicy.estimators import margins
+from clusterpolicy.studies import serial_innovators
 
 
 # --------------------------------------------------------------------------------------------
@@ -21,21 +25,21 @@ from clusterpolicy.results import EstimationResults
 @pytest.fixture(scope="module")
 def default_draw():
     data, truth = synthetic.generate_techfirms()
-    return intl.prepare(data), truth, data
+    return innovators.prepare(data), truth, data
 
 
 @pytest.fixture(scope="module")
 def default_fits(default_draw):
     df, _, _ = default_draw
-    init = intl.initiation(df)
-    inten = intl.intensity(df)
-    return {"initiation": init, "intensity": inten, "two_part": intl.two_part(init, inten, df)}
+    init = margins.initiation(df)
+    inten = margins.intensity(df)
+    return {"initiation": init, "intensity": inten, "two_part": margins.two_part(init, inten, df)}
 
 
 @pytest.fixture(scope="module")
 def large_draw():
     data, truth = synthetic.generate_techfirms(seed=7, n_pairs=2000)
-    return intl.prepare(data), truth
+    return innovators.prepare(data), truth
 
 
 def opposite_truth() -> dict:
@@ -88,7 +92,7 @@ def _set(column, where, value):
 def test_bad_input_names_column_and_rule(default_draw, edit, pattern):
     _, _, data = default_draw
     with pytest.raises(ValueError, match=pattern):
-        intl.prepare(edit(data.copy()))
+        innovators.prepare(edit(data.copy()))
 
 
 def test_load_reads_tracks_and_validates_a_file(tmp_path, monkeypatch, default_draw):
@@ -98,9 +102,9 @@ def test_load_reads_tracks_and_validates_a_file(tmp_path, monkeypatch, default_d
     (tmp_path / "techfirms.truth.json").write_text(json.dumps(truth), encoding="utf-8")
     log = tmp_path / "inputs.jsonl"
     monkeypatch.setenv(provenance.INPUT_LOG_ENV, str(log))
-    loaded = intl.load(path)
+    loaded = innovators.load(path)
     assert len(loaded) == len(data)
-    pd.testing.assert_series_equal(intl.prepare(loaded)["z"], intl.prepare(data)["z"])
+    pd.testing.assert_series_equal(innovators.prepare(loaded)["z"], innovators.prepare(data)["z"])
     assert synthetic.read_truth(path)["seed"] == truth["seed"]
     logged = {r["path"] for r in provenance.read_input_log(log)}
     assert str(path.resolve()) in logged
@@ -112,7 +116,7 @@ def test_load_reads_tracks_and_validates_a_file(tmp_path, monkeypatch, default_d
     bad_path = tmp_path / "bad.csv"
     bad.to_csv(bad_path, index=False)
     with pytest.raises(ValueError, match=r"foreign_share") as info:
-        intl.load(bad_path)
+        innovators.load(bad_path)
     assert "bad.csv" in str(info.value)
 
 
@@ -132,7 +136,7 @@ def test_prepare_defines_z_exactly_as_the_generator(default_draw):
 # --------------------------------------------------------------------------------------------
 def test_balanced_design_has_no_flags(default_draw):
     df, _, _ = default_draw
-    design = intl.matched_design(df)
+    design = serial_innovators.matched_design(df)
     assert design.balanced and design.notes == []
     bal = design.balance
     assert bal.index.name == "covariate"
@@ -153,7 +157,7 @@ def test_unbalanced_matching_is_flagged(default_draw):
     rng = np.random.default_rng(0)
     bad.loc[non, "industry"] = rng.permutation(bad.loc[non, "industry"].to_numpy())
     bad = bad.drop(index=bad.index[[1, 3]])  # two serial innovators lose their partner
-    design = intl.matched_design(intl.prepare(bad))
+    design = serial_innovators.matched_design(innovators.prepare(bad))
     assert not design.balanced
     bal = design.balance
     assert bal.loc["employees (log)", "unbalanced"]
@@ -173,7 +177,7 @@ def test_one_to_k_matching_is_not_a_problem(default_draw):
     _, _, data = default_draw
     extra = data[~data["serial"]].head(30).copy()  # a second non-serial match for 30 groups
     extra["firm_id"] = [f"X{i:04d}" for i in range(len(extra))]
-    design = intl.matched_design(intl.prepare(pd.concat([data, extra], ignore_index=True)))
+    design = serial_innovators.matched_design(innovators.prepare(pd.concat([data, extra], ignore_index=True)))
     assert design.pairs.loc["groups with several firms of a kind (1:k)", "value"] == 30
     assert design.pairs.loc["1:1 pairs (one serial, one non-serial)", "value"] == 370
     assert not design.pairs["flag"].any()
@@ -184,8 +188,8 @@ def test_one_to_k_matching_is_not_a_problem(default_draw):
 # --------------------------------------------------------------------------------------------
 def test_every_result_has_the_package_results_shape(default_draw, default_fits):
     df, _, _ = default_draw
-    fits = dict(default_fits, logit=intl.initiation(df, link="logit"),
-                tobit=intl.intensity(df, model="tobit"))
+    fits = dict(default_fits, logit=margins.initiation(df, link="logit"),
+                tobit=margins.intensity(df, model="tobit"))
     for name, res in fits.items():
         assert isinstance(res, EstimationResults), name
         assert res.params.index.equals(res.std_errors.index)
@@ -203,15 +207,15 @@ def test_every_result_has_the_package_results_shape(default_draw, default_fits):
     assert fits["intensity"].nobs == int(df["international"].sum())
     assert "sigma" in fits["tobit"].params.index
     with pytest.raises(ValueError, match="link must be"):
-        intl.initiation(df, link="cloglog")
+        margins.initiation(df, link="cloglog")
     with pytest.raises(ValueError, match="model must be"):
-        intl.intensity(df, model="beta")
+        margins.intensity(df, model="beta")
 
 
 def test_cluster_covariance_is_statsmodels_crv1_and_two_part_is_joint(default_fits):
     init, inten, tp = (default_fits[k] for k in ("initiation", "intensity", "two_part"))
     for res in (init, inten):
-        own = intl._cluster_sandwich(res._scores, res._hess_inv, res._groups)
+        own = margins._cluster_sandwich(res._scores, res._hess_inv, res._groups)
         np.testing.assert_allclose(own, res.cov.to_numpy(), rtol=1e-9, atol=1e-14)
     k1 = len(init.params)
     joint = tp.cov.to_numpy()
@@ -225,8 +229,8 @@ def test_cluster_covariance_is_statsmodels_crv1_and_two_part_is_joint(default_fi
 @pytest.mark.parametrize("margin", ["initiation", "intensity"])
 def test_default_sample_estimates_are_within_3_se_of_the_truth(default_draw, default_fits, margin):
     _, truth, _ = default_draw
-    table = intl.compare_truth(default_fits[margin], truth)
-    terms = [*intl.CLUSTERING_TERMS, *intl.CONTROLS]
+    table = serial_innovators.compare_truth(default_fits[margin], truth)
+    terms = [*innovators.CLUSTERING_TERMS, *innovators.CONTROLS]
     dev = ((table["estimate"] - table["truth"]) / table["std_error"]).loc[terms]
     assert (dev.abs() < 3).all(), dev
 
@@ -234,14 +238,14 @@ def test_default_sample_estimates_are_within_3_se_of_the_truth(default_draw, def
 @pytest.mark.parametrize("margin", ["initiation", "intensity"])
 def test_large_sample_recovers_the_truth(large_draw, margin):
     df, truth = large_draw
-    res = intl.initiation(df) if margin == "initiation" else intl.intensity(df)
-    table = intl.compare_truth(res, truth)
+    res = margins.initiation(df) if margin == "initiation" else margins.intensity(df)
+    table = serial_innovators.compare_truth(res, truth)
     dev = (table["estimate"] - table["truth"]) / table["std_error"]
     assert (dev.abs() < 3).all(), dev
     slopes = table.loc[["z", "z2", "serial_z", "serial_z2"]]
     assert (slopes["std_error"] < 0.08).all()  # 4000 firms: tight
     # the turning point of the non-serial profile is recovered too
-    tp = intl.turning_point(res, "non-serial")
+    tp = margins.turning_point(res, "non-serial")
     true_tp = truth[f"turning_point_nonserial_{margin}"]
     assert abs(tp["turning_point"] - true_tp) < 3 * tp["se"]
 
@@ -250,19 +254,19 @@ def test_true_params_follow_the_reference_industry(default_draw, default_fits):
     _, truth, _ = default_draw
     res = default_fits["initiation"]
     ref = res.spec["industry_reference"]
-    tp = intl.true_params(truth, res)
+    tp = serial_innovators.true_params(truth, res)
     effects = truth["initiation"]["industry"]
     assert tp["const"] == pytest.approx(truth["initiation"]["const"] + effects[ref])
     assert tp["industry[Software]"] == pytest.approx(effects["Software"] - effects[ref])
     with pytest.raises(ValueError, match="defined for the probit"):
-        intl.true_params(truth, default_fits["two_part"])
+        serial_innovators.true_params(truth, default_fits["two_part"])
 
 
 def test_tobit_recovers_a_censored_normal_model():
     rng = np.random.default_rng(3)
     n = 3000
     data, _ = synthetic.generate_techfirms(seed=11, n_pairs=n // 2)
-    df = intl.prepare(data)
+    df = innovators.prepare(data)
     beta = {"const": -0.4, "z": 0.3, "z2": -0.1, "serial": 0.2, "serial_z": 0.15,
             "serial_z2": 0.1, "log_age": 0.05, "log_employees": 0.04, "log1p_patents": 0.02}
     xb = sum(v * (df["S"] if k == "serial" else (1.0 if k == "const" else df[k]))
@@ -271,15 +275,15 @@ def test_tobit_recovers_a_censored_normal_model():
     y = np.clip(ystar, 0, 1)
     df = df.assign(foreign_share=y, international=(y > 0).astype("int64"))
     df["industry"] = "Software"  # no industry effects in this check
-    res = intl.intensity(df, model="tobit")
+    res = margins.intensity(df, model="tobit")
     for term, value in beta.items():
         assert abs(res.params[term] - value) < 3.5 * res.std_errors[term], term
     assert abs(res.params["sigma"] - 0.35) < 3.5 * res.std_errors["sigma"]
     assert res.extra["n_left_censored"] > 0 and res.extra["n_right_censored"] > 0
     # the analytic score vanishes at the optimum
-    X = intl._design(df, intl.CONTROLS, []).to_numpy()
+    X = margins._design(df, innovators.CONTROLS, []).to_numpy()
     theta = np.r_[res.params.to_numpy()[:-1], np.log(res.params["sigma"])]
-    _, scores = intl._tobit_obs(theta, y, X)
+    _, scores = margins._tobit_obs(theta, y, X)
     assert np.abs(scores.sum(axis=0)).max() < 1e-3
 
 
@@ -299,11 +303,11 @@ def _mean_prediction_at(result, df, z_value, group):
         for prefix, spec in zip(("initiation:", "intensity:"), result.spec["parts"], strict=True):
             b = result.params[[n for n in result.params.index if n.startswith(prefix)]]
             b.index = [n.split(":", 1)[1] for n in b.index]
-            X = intl._design(data, spec["controls"], spec["industry_levels"])
+            X = margins._design(data, spec["controls"], spec["industry_levels"])
             xb = X.to_numpy() @ b.reindex(X.columns).to_numpy()
             parts.append(stats.norm.cdf(xb) if spec["model"] == "probit" else special.expit(xb))
         return float((parts[0] * parts[1]).mean())
-    X = intl._design(data, result.spec["controls"], result.spec["industry_levels"])
+    X = margins._design(data, result.spec["controls"], result.spec["industry_levels"])
     xb = X.to_numpy() @ result.params.reindex(X.columns).to_numpy()
     if result.model == "probit":
         return float(stats.norm.cdf(xb).mean())
@@ -315,7 +319,7 @@ def test_ame_curve_matches_numerical_differences(default_draw, default_fits, whi
     df, _, _ = default_draw
     res = default_fits[which]
     grid = np.array([-1.5, 0.0, 0.9, 1.8])
-    curve = intl.marginal_effects(res, df, grid=grid)
+    curve = margins.marginal_effects(res, df, grid=grid)
     assert list(curve.columns) == ["margin", "model", "group", "z", "clustering", "ame", "se",
                                    "lower", "upper"]
     h = 1e-5
@@ -332,9 +336,9 @@ def test_ame_curve_matches_numerical_differences(default_draw, default_fits, whi
 def test_ame_at_observed_values_matches_numerical_differences(default_draw, default_fits):
     df, _, _ = default_draw
     res = default_fits["initiation"]
-    ame = intl.average_marginal_effects(res, df)
+    ame = margins.average_marginal_effects(res, df)
     h = 1e-6
-    for group in intl.GROUPS:
+    for group in innovators.GROUPS:
         d = df[df["group"] == group]
         up, dn = d.copy(), d.copy()
         for frame, step in ((up, h), (dn, -h)):
@@ -342,12 +346,12 @@ def test_ame_at_observed_values_matches_numerical_differences(default_draw, defa
             frame["z2"] = frame["z"] ** 2
             frame["serial_z"] = frame["S"] * frame["z"]
             frame["serial_z2"] = frame["S"] * frame["z2"]
-        X_up = intl._design(up, intl.CONTROLS, res.spec["industry_levels"]).to_numpy()
-        X_dn = intl._design(dn, intl.CONTROLS, res.spec["industry_levels"]).to_numpy()
+        X_up = margins._design(up, innovators.CONTROLS, res.spec["industry_levels"]).to_numpy()
+        X_dn = margins._design(dn, innovators.CONTROLS, res.spec["industry_levels"]).to_numpy()
         b = res.params.to_numpy()
         numeric = ((stats.norm.cdf(X_up @ b) - stats.norm.cdf(X_dn @ b)) / (2 * h)).mean()
         assert ame.loc[group, "ame"] == pytest.approx(numeric, rel=1e-6)
-    diff = ame.loc[intl.DIFFERENCE]
+    diff = ame.loc[innovators.DIFFERENCE]
     assert diff["ame"] == pytest.approx(ame.loc["serial", "ame"] - ame.loc["non-serial", "ame"])
     # the difference's SE accounts for the covariance of the two AMEs
     assert diff["se"] != pytest.approx(np.hypot(ame.loc["serial", "se"], ame.loc["non-serial", "se"]))
@@ -356,8 +360,8 @@ def test_ame_at_observed_values_matches_numerical_differences(default_draw, defa
 def test_delta_method_agrees_with_the_pairs_bootstrap(default_draw, default_fits):
     df, _, _ = default_draw
     res = default_fits["initiation"]
-    delta = intl.average_marginal_effects(res, df, method="delta")
-    boot = intl.average_marginal_effects(res, df, method="bootstrap", n_boot=80, seed=5,
+    delta = margins.average_marginal_effects(res, df, method="delta")
+    boot = margins.average_marginal_effects(res, df, method="bootstrap", n_boot=80, seed=5,
                                          n_jobs=2)
     np.testing.assert_allclose(boot["ame"], delta["ame"])  # same point estimates
     # 80 draws estimate a standard error to within about 8% (one sd): allow 4 sd either way
@@ -365,14 +369,14 @@ def test_delta_method_agrees_with_the_pairs_bootstrap(default_draw, default_fits
     assert ((ratio > 0.65) & (ratio < 1.5)).all(), ratio
     assert "pairs bootstrap (80 replications, 0 failed" in boot.attrs["inference"]
     # the draws depend on the seed only, not on the number of jobs
-    again = intl.average_marginal_effects(res, df, method="bootstrap", n_boot=6, seed=9, n_jobs=1)
-    par = intl.average_marginal_effects(res, df, method="bootstrap", n_boot=6, seed=9, n_jobs=2)
+    again = margins.average_marginal_effects(res, df, method="bootstrap", n_boot=6, seed=9, n_jobs=1)
+    par = margins.average_marginal_effects(res, df, method="bootstrap", n_boot=6, seed=9, n_jobs=2)
     pd.testing.assert_frame_equal(again, par)
 
 
 def test_turning_point_delta_method(default_fits):
     res = default_fits["intensity"]
-    tp = intl.turning_point(res, "non-serial")
+    tp = margins.turning_point(res, "non-serial")
     b1, b2 = res.params["z"], res.params["z2"]
     assert tp["turning_point"] == pytest.approx(-b1 / (2 * b2))
     assert tp["curvature"] == pytest.approx(b2)
@@ -381,7 +385,7 @@ def test_turning_point_delta_method(default_fits):
     grad = np.array([1 / (-2 * b2), b1 / (2 * b2**2)])
     cov = res.cov.loc[["z", "z2"], ["z", "z2"]].to_numpy()
     assert tp["se"] == pytest.approx(np.sqrt(grad @ cov @ grad))
-    serial = intl.turning_point(res, "serial")
+    serial = margins.turning_point(res, "serial")
     assert serial["curvature"] == pytest.approx(b2 + res.params["serial_z2"])
 
 
@@ -391,43 +395,43 @@ def test_turning_point_delta_method(default_fits):
 def test_findings_table_and_verdicts_on_the_default_data(default_draw, default_fits):
     df, _, _ = default_draw
     fits = {k: default_fits[k] for k in ("initiation", "intensity")}
-    table = intl.check_findings(fits, df)
+    table = serial_innovators.check_findings(fits, df)
     assert list(table.columns) == ["finding", "margin", "statistic", "value", "se", "lower",
                                    "upper", "p_value", "condition", "holds", "verdict"]
     assert len(table) == 10
-    v = intl.verdicts(table)
+    v = serial_innovators.verdicts(table)
     assert set(v) == {"verdict_both_gain", "verdict_nonserial_decreasing",
                       "verdict_serial_gain_more"}
     assert set(v.values()) <= {"reproduced", "not reproduced"}
     # each verdict follows from its rows: all margins hold <=> reproduced
-    for key, meta in intl.FINDINGS.items():
+    for key, meta in serial_innovators.FINDINGS.items():
         rows = table[table["finding"] == key]
         assert (v[meta["glue"]] == "reproduced") == bool(rows["holds"].all())
     # "any" is weaker than "all"
-    any_v = intl.verdicts(intl.check_findings(fits, df, combine="any"))
+    any_v = serial_innovators.verdicts(serial_innovators.check_findings(fits, df, combine="any"))
     for key in v:
         assert not (v[key] == "reproduced" and any_v[key] == "not reproduced")
     with pytest.raises(ValueError, match="two parts separately"):
-        intl.check_findings({"x": default_fits["two_part"]}, df)
+        serial_innovators.check_findings({"x": default_fits["two_part"]}, df)
 
 
 def test_opposite_pattern_is_not_reproduced():
     data, _ = synthetic.generate_techfirms(seed=31, truth=opposite_truth())
-    df = intl.prepare(data)
-    fits = {"initiation": intl.initiation(df), "intensity": intl.intensity(df)}
-    v = intl.verdicts(intl.check_findings(fits, df))
+    df = innovators.prepare(data)
+    fits = {"initiation": margins.initiation(df), "intensity": margins.intensity(df)}
+    v = serial_innovators.verdicts(serial_innovators.check_findings(fits, df))
     assert v == {"verdict_both_gain": "not reproduced",
                  "verdict_nonserial_decreasing": "not reproduced",
                  "verdict_serial_gain_more": "not reproduced"}
     # not even on a single margin
-    assert set(intl.verdicts(intl.check_findings(fits, df, combine="any")).values()) == {
-        "not reproduced"}
+    findings = serial_innovators.check_findings(fits, df, combine="any")
+    assert set(serial_innovators.verdicts(findings).values()) == {"not reproduced"}
 
 
 def test_published_pattern_is_reproduced_on_a_large_sample(large_draw):
     df, _ = large_draw
-    fits = {"initiation": intl.initiation(df), "intensity": intl.intensity(df)}
-    v = intl.verdicts(intl.check_findings(fits, df))
+    fits = {"initiation": margins.initiation(df), "intensity": margins.intensity(df)}
+    v = serial_innovators.verdicts(serial_innovators.check_findings(fits, df))
     assert set(v.values()) == {"reproduced"}, v
 
 
@@ -438,9 +442,9 @@ def test_no_clustering_effect_is_not_reproduced():
             # z2 = 0 exactly makes the generator divide by zero (its turning point)
             truth[eq][term] = -1e-12 if term == "z2" else 0.0
     data, _ = synthetic.generate_techfirms(seed=5, truth=truth)
-    df = intl.prepare(data)
-    fits = {"initiation": intl.initiation(df), "intensity": intl.intensity(df)}
-    v = intl.verdicts(intl.check_findings(fits, df))
+    df = innovators.prepare(data)
+    fits = {"initiation": margins.initiation(df), "intensity": margins.intensity(df)}
+    v = serial_innovators.verdicts(serial_innovators.check_findings(fits, df))
     assert v["verdict_both_gain"] == "not reproduced"
     assert v["verdict_nonserial_decreasing"] == "not reproduced"
 
@@ -451,7 +455,7 @@ def test_estimation_warnings_become_notes(default_draw):
     perfect = df.copy()
     cut = perfect["log_employees"].median()
     perfect["international"] = (perfect["log_employees"] > cut).astype("int64")
-    res = intl.initiation(perfect)  # pytest turns any escaped warning into an error
+    res = margins.initiation(perfect)  # pytest turns any escaped warning into an error
     assert res.notes, "perfect prediction should leave a note"
     assert all(note.startswith("initiation (probit)") for note in res.notes)
     assert "Notes:" in res.summary
@@ -461,7 +465,7 @@ def test_estimation_warnings_become_notes(default_draw):
 # Monte Carlo
 # --------------------------------------------------------------------------------------------
 def test_monte_carlo_coverage_near_nominal():
-    mc = intl.monte_carlo(n_reps=24, seed=123, n_jobs=2)
+    mc = serial_montecarlo.monte_carlo(n_reps=24, seed=123, n_jobs=2)
     assert mc.settings["failed"] == []
     cov = mc.coverage()
     assert (cov["reps"] == 24).all()
@@ -477,13 +481,13 @@ def test_monte_carlo_coverage_near_nominal():
     ratio = cov["mean_se"] / cov["sd_estimate"]
     assert ((ratio > 0.6) & (ratio < 1.6)).all(), ratio
     rates = mc.verdict_rates()
-    assert set(rates.index) == {m["glue"] for m in intl.FINDINGS.values()}
+    assert set(rates.index) == {m["glue"] for m in serial_innovators.FINDINGS.values()}
     assert rates["verdict_both_gain"] > 0.5  # the rules have power under the true pattern
 
 
 def test_monte_carlo_does_not_depend_on_jobs_or_backend():
-    serial = intl.monte_carlo(n_reps=3, seed=99, n_jobs=1)
-    parallel = intl.monte_carlo(n_reps=3, seed=99, n_jobs=2, batch_size=1)
+    serial = serial_montecarlo.monte_carlo(n_reps=3, seed=99, n_jobs=1)
+    parallel = serial_montecarlo.monte_carlo(n_reps=3, seed=99, n_jobs=2, batch_size=1)
     pd.testing.assert_frame_equal(serial.draws, parallel.draws)
     pd.testing.assert_frame_equal(serial.verdict_draws, parallel.verdict_draws)
     assert serial.settings["seeds"] == parallel.settings["seeds"]
@@ -493,12 +497,12 @@ def test_monte_carlo_runs_under_the_dask_backend():
     distributed = pytest.importorskip("distributed")
     import joblib
 
-    reference = intl.monte_carlo(n_reps=2, seed=4, n_jobs=1)
+    reference = serial_montecarlo.monte_carlo(n_reps=2, seed=4, n_jobs=1)
     with distributed.Client(processes=False, n_workers=1, threads_per_worker=2,
                             dashboard_address=None) as client, \
             joblib.parallel_config(backend="dask"):
         assert client.status == "running"
-        on_dask = intl.monte_carlo(n_reps=2, seed=4, n_jobs=2)
+        on_dask = serial_montecarlo.monte_carlo(n_reps=2, seed=4, n_jobs=2)
     pd.testing.assert_frame_equal(reference.draws, on_dask.draws)
 
 
@@ -507,14 +511,14 @@ def test_adjusted_predictions_are_the_levels_of_the_marginal_effects(default_dra
     res = default_fits["two_part"]
     h = 1e-5
     z0 = np.array([-1.0, 0.5, 1.5])
-    up = intl.adjusted_predictions(res, df, grid=z0 + h, by=None)
-    dn = intl.adjusted_predictions(res, df, grid=z0 - h, by=None)
-    curve = intl.marginal_effects(res, df, grid=z0, by=None)
+    up = margins.adjusted_predictions(res, df, grid=z0 + h, by=None)
+    dn = margins.adjusted_predictions(res, df, grid=z0 - h, by=None)
+    curve = margins.marginal_effects(res, df, grid=z0, by=None)
     assert set(curve["group"]) == {"all"}
     numeric = (up["prediction"].to_numpy() - dn["prediction"].to_numpy()) / (2 * h)
     np.testing.assert_allclose(curve["ame"], numeric, rtol=1e-6)
-    levels = intl.adjusted_predictions(res, df, grid=5)
+    levels = margins.adjusted_predictions(res, df, grid=5)
     assert levels["prediction"].between(0, 1).all() and (levels["lower"] <= levels["upper"]).all()
     # predict() gives each firm's expected outcome; its mean is the pooled level at observed z
-    pred = intl.predict(res, df)
+    pred = margins.predict(res, df)
     assert len(pred) == len(df) and pred.between(0, 1).all()

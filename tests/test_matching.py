@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clusterpolicy.matching import _greedy, balance_table, match, propensity_score
+from clusterpolicy.estimators.matching import _greedy, balance_table, match, propensity_score
 
 
 def _units(n: int = 600, seed: int = 0) -> pd.DataFrame:

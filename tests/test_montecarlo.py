@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clusterpolicy import internationalization as intl
-from clusterpolicy import montecarlo as mc
-from clusterpolicy import parallel
+from clusterpolicy.checks import montecarlo as mc
+from clusterpolicy.checks import serial_montecarlo
+from clusterpolicy.core import parallel
 
 SEED = 20240624
 SMALL = {"firms": 900, "n_pairs": 120}
@@ -62,7 +62,7 @@ def test_dask_local_cluster_gives_the_local_results(serial_draws):
 
 def test_internationalization_rows_are_the_module_monte_carlo():
     ours = mc.run(["internationalization"], replications=2, seed=SEED, n_jobs=1, n_pairs=120)
-    theirs = intl.monte_carlo(n_reps=2, seed=SEED, n_jobs=1, n_pairs=120).draws
+    theirs = serial_montecarlo.monte_carlo(n_reps=2, seed=SEED, n_jobs=1, n_pairs=120).draws
     for _, row in ours.iterrows():
         margin = row["estimator"].split(": ")[1]
         match = theirs[(theirs["rep"] == row["replication"]) & (theirs["margin"] == margin)

@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 from production_dgp import simulate_panel
 
-from clusterpolicy import production
-from clusterpolicy.production import MultipleRootsWarning, NoRootWarning
-from clusterpolicy.production._bootstrap import replicate_weights
-from clusterpolicy.production._data import prepare_panel
-from clusterpolicy.production._estimators import build_acf, build_oplp, fit_oplp
+from clusterpolicy.estimators import production
+from clusterpolicy.estimators.production import MultipleRootsWarning, NoRootWarning
+from clusterpolicy.estimators.production._bootstrap import replicate_weights
+from clusterpolicy.estimators.production._data import prepare_panel
+from clusterpolicy.estimators.production._estimators import build_acf, build_oplp, fit_oplp
 
 FREE = ["fX1", "fX2"]
 ARGS = ("Y", FREE, "sX")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from clusterpolicy import programme, schemas
+from clusterpolicy.data import programme, schemas
 from conftest import ROOT
 
 DEFAULT = ROOT / "data" / "programme" / "flanders.yml"

@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clusterpolicy import provenance, report
-from clusterpolicy.citation import load_citation
-from clusterpolicy.results import EstimationResults
+from clusterpolicy.book import report
+from clusterpolicy.book.citation import load_citation
+from clusterpolicy.core import provenance
+from clusterpolicy.core.results import EstimationResults
 from conftest import ROOT, require
 
 
@@ -95,7 +96,7 @@ def test_citation_cff_is_valid():
 
 
 def test_changelog_matches_the_citation_file():
-    from clusterpolicy.citation import read_changelog
+    from clusterpolicy.book.citation import read_changelog
 
     releases = read_changelog(ROOT / "CHANGELOG.md")
     citation = load_citation(ROOT / "CITATION.cff")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from clusterpolicy import programme
+from clusterpolicy.data import programme
 from conftest import ROOT, manifest_glue
 
 pytestmark = pytest.mark.slow

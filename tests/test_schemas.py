@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clusterpolicy import schemas
 from clusterpolicy.cli import main
+from clusterpolicy.data import read, samples, schemas
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "malformed"
@@ -104,10 +104,10 @@ def test_malformed_file_fails_with_column_and_rule(name, capsys):
     assert f"column: {column}" in out
     assert rule in out
     # the same report is what a chapter's loader raises
-    loader = {"panel": schemas.load_panel, "techfirms": schemas.load_techfirms,
-              "membership": schemas.load_membership}[schema]
+    loader = {"panel": read.load_panel, "techfirms": read.load_techfirms,
+              "membership": read.load_membership}[schema]
     kwargs = {"panel": str(VALID_PANEL)} if needs_panel else {}
-    with pytest.raises(schemas.DataValidationError) as info:
+    with pytest.raises(read.DataValidationError) as info:
         loader(path, **kwargs)
     assert str(info.value) == out.rstrip("\n")
 
@@ -120,15 +120,15 @@ def test_malformed_file_fails_with_column_and_rule(name, capsys):
     ("panel_ragged_row.csv", "line 8: 13 fields"),
 ])
 def test_report_gives_line_numbers(name, location):
-    report, frame = schemas.check_file(CORPUS / name, "panel")
+    report, frame = read.check_file(CORPUS / name, "panel")
     assert frame is None
     assert location in report.text()
 
 
 def test_hints_for_common_mistakes():
-    text = schemas.check_file(CORPUS / "panel_wrong_delimiter.csv", "panel")[0].text()
+    text = read.check_file(CORPUS / "panel_wrong_delimiter.csv", "panel")[0].text()
     assert "delimited by ';'" in text
-    text = schemas.check_file(CORPUS / "panel_decimal_comma.csv", "panel")[0].text()
+    text = read.check_file(CORPUS / "panel_decimal_comma.csv", "panel")[0].text()
     assert "decimal mark" in text
 
 
@@ -138,7 +138,7 @@ def test_every_failure_is_reported_at_once(tmp_path):
     lines[4] = lines[4].replace("2010", "2030")
     bad = tmp_path / "bad.csv"
     bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    report, _ = schemas.check_file(bad, "panel")
+    report, _ = read.check_file(bad, "panel")
     rules = {f.rule for f in report.failures}
     assert {"value_added must be > 0", "capital must be >= 0",
             "founding_year must not be after year"} <= rules
@@ -183,7 +183,7 @@ def test_clusters_parameter_changes_the_allowed_names(capsys):
     assert main(["validate", str(path), "--schema", "membership", "--clusters", "Biopole",
                  "Flanders' FOOD"]) == 0
     capsys.readouterr()
-    df = schemas.load_membership(path, clusters=["Biopole", "Flanders' FOOD"])
+    df = read.load_membership(path, clusters=["Biopole", "Flanders' FOOD"])
     assert list(df["cluster"].cat.categories) == ["Biopole", "Flanders' FOOD"]
 
 
@@ -192,34 +192,34 @@ def test_extra_columns_are_kept_or_dropped(tmp_path):
     df["region"] = "Antwerp"
     path = tmp_path / "extra.csv"
     df.to_csv(path, index=False)
-    assert "region" in schemas.load_panel(path).columns
-    assert "region" not in schemas.load_panel(path, columns=False).columns
-    assert "region" in schemas.load_panel(path, columns=["region"]).columns
+    assert "region" in read.load_panel(path).columns
+    assert "region" not in read.load_panel(path, columns=False).columns
+    assert "region" in read.load_panel(path, columns=["region"]).columns
 
 
 def test_loaders_give_analysis_ready_dtypes():
-    panel = schemas.load_panel(VALID_PANEL)
+    panel = read.load_panel(VALID_PANEL)
     assert panel["year"].dtype == np.int64 and panel["founding_year"].dtype == np.int64
     for c in ("value_added", "employment", "capital", "materials", "wage_bill", "investment",
               "exports", "patents"):
         assert panel[c].dtype == np.float64, c
     assert isinstance(panel["nace2"].dtype, pd.CategoricalDtype)
-    tech = schemas.load_techfirms(CORPUS / "valid_techfirms.csv")
+    tech = read.load_techfirms(CORPUS / "valid_techfirms.csv")
     assert tech["serial"].dtype == bool and tech["international"].dtype == np.int64
-    memb = schemas.load_membership(CORPUS / "valid_membership.csv", panel=panel)
+    memb = read.load_membership(CORPUS / "valid_membership.csv", panel=panel)
     assert str(memb["exit_year"].dtype) == "Int64"
 
 
 def test_loaders_record_their_inputs():
-    from clusterpolicy import provenance
+    from clusterpolicy.core import provenance
 
-    schemas.load_techfirms(CORPUS / "valid_techfirms.csv")
+    read.load_techfirms(CORPUS / "valid_techfirms.csv")
     assert str((CORPUS / "valid_techfirms.csv").resolve()) in provenance.tracked_inputs()
 
 
 def test_sample_construction_counts_every_drop():
-    panel = schemas.load_panel(DEFAULTS / "panel.parquet")
-    clean, table = schemas.sample_construction(panel, require_lag=True)
+    panel = read.load_panel(DEFAULTS / "panel.parquet")
+    clean, table = samples.sample_construction(panel, require_lag=True)
     dropped = table["rows dropped"].sum()
     assert table.loc["rows read", "rows remaining"] == len(panel)
     assert table.loc["used", "rows remaining"] == len(clean) == len(panel) - dropped
@@ -228,7 +228,7 @@ def test_sample_construction_counts_every_drop():
         assert table.loc[step, "rows dropped"] > 0, "the defaults carry a few zeros"
     assert (clean[["employment", "capital", "materials"]] > 0).all().all()
     assert clean["has_lag"].all()
-    no_lag, table2 = schemas.sample_construction(panel)
+    no_lag, table2 = samples.sample_construction(panel)
     assert len(no_lag) > len(clean) and "used" in table2.index
 
 
@@ -237,7 +237,7 @@ def test_membership_status_treats_from_first_join():
     memb = pd.DataFrame({"firm_id": ["A", "A", "B"], "cluster": ["SIM", "VIL", "SIM"],
                          "join_year": [2018, 2017, 2017],
                          "exit_year": pd.array([pd.NA, pd.NA, 2019], dtype="Int64")})
-    status = schemas.membership_status(panel, memb)
+    status = samples.membership_status(panel, memb)
     assert status["cohort"].tolist() == [2017] * 8
     assert status["member"].tolist() == [0, 1, 1, 1, 0, 1, 1, 0]
 

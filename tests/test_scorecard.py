@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from clusterpolicy import scorecard as sc
+from clusterpolicy.studies import scorecard as sc
 
 GOOD = {"chapters": {
     "chapters/02_data": {"glue": {"diff_size": 0.9, "p_size": 1e-10, "diff_age": 6.0,

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clusterpolicy import cluster_effects as ce
-from clusterpolicy import schemas, synthetic
+from clusterpolicy import synthetic
+from clusterpolicy.data import read
+from clusterpolicy.studies import cluster_effects as ce
 
 
 def _patent_panel() -> pd.DataFrame:
@@ -73,7 +74,7 @@ def small_economy(tmp_path_factory):
 
 def test_export_potential_outcomes_follow_the_generator(small_economy):
     path = small_economy["panel"]
-    panel = schemas.load_panel(path)
+    panel = read.load_panel(path)
     po = ce.export_potential_outcomes(path, panel)
     assert po is not None and po.index.equals(panel.index)
     observed = panel["exports"].notna()
@@ -83,7 +84,7 @@ def test_export_potential_outcomes_follow_the_generator(small_economy):
     # membership raises the export propensity: nobody stops exporting because of it
     d = po["exporter_1"] - po["exporter_0"]
     assert (d.dropna() >= 0).all()
-    membership = schemas.load_membership(small_economy["membership"],
+    membership = read.load_membership(small_economy["membership"],
                                          clusters=synthetic.get_shape("other").cluster_names)
     first = membership.groupby("firm_id")["join_year"].min()
     join = panel["firm_id"].map(first)
@@ -99,7 +100,7 @@ def test_export_potential_outcomes_follow_the_generator(small_economy):
 
 def test_export_potential_outcomes_none_without_truth_and_error_on_edited_file(small_economy, tmp_path):
     path = small_economy["panel"]
-    panel = schemas.load_panel(path)
+    panel = read.load_panel(path)
     plain = tmp_path / "panel.parquet"
     panel.to_parquet(plain)
     assert ce.export_potential_outcomes(plain) is None

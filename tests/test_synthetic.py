@@ -11,8 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clusterpolicy import schemas, synthetic
+from clusterpolicy import synthetic
 from clusterpolicy.cli import main
+from clusterpolicy.core import seeding
+from clusterpolicy.data import read, samples, schemas
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULTS = ROOT / "data" / "synthetic"
@@ -24,9 +26,9 @@ def sha256(path: Path) -> str:
 
 @pytest.fixture(scope="module")
 def defaults():
-    panel = schemas.load_panel(DEFAULTS / "panel.parquet")
-    membership = schemas.load_membership(DEFAULTS / "membership.csv", panel=panel)
-    tech = schemas.load_techfirms(DEFAULTS / "techfirms.csv")
+    panel = read.load_panel(DEFAULTS / "panel.parquet")
+    membership = read.load_membership(DEFAULTS / "membership.csv", panel=panel)
+    tech = read.load_techfirms(DEFAULTS / "techfirms.csv")
     return {"panel": panel, "membership": membership, "techfirms": tech,
             "panel_truth": synthetic.read_truth(DEFAULTS / "panel.parquet"),
             "tech_truth": synthetic.read_truth(DEFAULTS / "techfirms.csv")}
@@ -127,7 +129,7 @@ def test_defaults_carry_realistic_mess(defaults):
 # -- the panel DGP -----------------------------------------------------------------------------
 def test_truth_json_documents_the_dgp(defaults):
     truth = defaults["panel_truth"]
-    assert truth["synthetic"] is True and truth["seed"] == synthetic.DEFAULT_SEED
+    assert truth["synthetic"] is True and truth["seed"] == seeding.DEFAULT_SEED
     assert truth["params"]["theta"] == 0.03
     assert 0.7 <= truth["params"]["rho"] <= 0.8
     assert "De Loecker" in truth["productivity"]["law_of_motion"]
@@ -223,7 +225,7 @@ def test_latent_for_real_and_edited_files(tmp_path):
 
 def test_ols_is_biased_upwards_for_labour(defaults):
     """Productivity drives input choices, so OLS overstates the labour elasticity."""
-    clean, _ = schemas.sample_construction(defaults["panel"])
+    clean, _ = samples.sample_construction(defaults["panel"])
     d = clean[clean["nace2"] == "46"]
     x = np.column_stack([np.ones(len(d)), d["log_employment"], d["log_capital"]])
     beta = np.linalg.lstsq(x, d["log_value_added"], rcond=None)[0]
@@ -254,8 +256,8 @@ def test_membership_effect_and_ramp_are_parameters():
 
 
 def test_members_are_larger_older_and_more_capital_intensive(defaults):
-    clean, _ = schemas.sample_construction(defaults["panel"])
-    cmp = schemas.pre_period_comparison(clean, defaults["membership"], before=2017)
+    clean, _ = samples.sample_construction(defaults["panel"])
+    cmp = samples.pre_period_comparison(clean, defaults["membership"], before=2017)
     for row in ("size: log employment (FTE)", "age (years)",
                 "capital intensity: log capital per FTE"):
         assert cmp.loc[row, "difference"] > 0
@@ -312,12 +314,12 @@ def test_other_shape_runs_through_the_same_schemas(tmp_path, capsys):
     assert main(["synth", "--out", str(tmp_path), "--shape", "other", "--firms", "800",
                  "--seed", "3"]) == 0
     capsys.readouterr()
-    panel = schemas.load_panel(tmp_path / "panel.parquet")
+    panel = read.load_panel(tmp_path / "panel.parquet")
     assert (panel["year"].min(), panel["year"].max()) == (2010, 2023)
     names = synthetic.OTHER.cluster_names
-    memb = schemas.load_membership(tmp_path / "membership.csv", clusters=names, panel=panel)
+    memb = read.load_membership(tmp_path / "membership.csv", clusters=names, panel=panel)
     assert set(memb["cluster"].astype(str)) == set(names)
     first = memb.groupby(memb["cluster"].astype(str))["join_year"].min()
     assert first.to_dict() == {c.name: c.start_year for c in synthetic.OTHER.clusters}
-    with pytest.raises(schemas.DataValidationError, match="cluster must be one of"):
-        schemas.load_membership(tmp_path / "membership.csv")
+    with pytest.raises(read.DataValidationError, match="cluster must be one of"):
+        read.load_membership(tmp_path / "membership.csv")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clusterpolicy import provenance, synthetic, tfp
+from clusterpolicy import synthetic
+from clusterpolicy.core import provenance
+from clusterpolicy.studies import productivity as tfp
 
 
 @pytest.fixture(scope="module")

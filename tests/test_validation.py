@@ -1,4 +1,4 @@
-"""clusterpolicy.validation: every reference number of ../shared/reference beside ours.
+"""clusterpolicy.checks.reference: every reference number of data/reference beside ours.
 
 The comparison tables are the Validation appendix's; here every compared number must be within
 its tolerance, every reference number of the JSON files must have a row (compared, or not
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clusterpolicy import validation
+from clusterpolicy.checks import reference as validation
 
 pytestmark = pytest.mark.reference
 

@@ -9,6 +9,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from clusterpolicy.book.build import BuildError, ChapterFailed, RenderFailed, build, run
+from clusterpolicy.data.read import cli_validate
+from clusterpolicy.synthetic import cli_synth
+
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--book", default=".", help="book root holding _toc.yml (default: .)")
@@ -54,7 +58,6 @@ def make_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
-    from .build import BuildError, ChapterFailed, RenderFailed, build, run
 
     try:
         if args.command == "build":
@@ -64,11 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             run(args.book, args.chapter, params_file=args.params, cli_pairs=args.parameter,
                 out=args.out)
         elif args.command == "synth":
-            from .synthetic import cli_synth
 
             return cli_synth(args.out, seed=args.seed, firms=args.firms, shape=args.shape)
         elif args.command == "validate":
-            from .schemas import cli_validate
 
             return cli_validate(args.path, args.schema, clusters=args.clusters, panel=args.panel)
     except (ChapterFailed, RenderFailed) as exc:

@@ -1,0 +1,97 @@
+"""The package's layers: each imports only the layers below it, with no cycle.
+
+core ← data ← {synthetic, estimators} ← studies ← checks ← book ← cli. Imports are read from the
+source (every ``import`` statement, at any depth), so a function-level import cannot hide an
+upward dependency.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "code" / "clusterpolicy"
+LAYERS = {"core": 0, "data": 1, "synthetic": 2, "estimators": 2, "studies": 3, "checks": 4,
+          "book": 5, "cli": 6, "__main__": 7, "__init__": 0}
+
+
+def _module(path: Path) -> str:
+    rel = path.relative_to(PACKAGE.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    here = _module(path).split(".")
+    if path.name != "__init__.py":
+        here = here[:-1]
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("clusterpolicy")}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = ".".join(here[: len(here) - node.level + 1])
+                mod = f"{base}.{node.module}" if node.module else base
+            else:
+                mod = node.module or ""
+            if not mod.startswith("clusterpolicy"):
+                continue
+            found.add(mod)
+            # `from clusterpolicy.x import y` may name a submodule y
+            found |= {f"{mod}.{a.name}" for a in node.names
+                      if (PACKAGE.parent / f"{mod}.{a.name}".replace(".", "/")).exists()
+                      or (PACKAGE.parent / (f"{mod}.{a.name}".replace(".", "/") + ".py")).exists()}
+    return found
+
+
+def _layer(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+MODULES = {_module(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+GRAPH = {m: {i for i in _imports(p) if i in MODULES and i != m} for m, p in MODULES.items()}
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_imports_only_downwards(module):
+    mine = LAYERS[_layer(module)]
+    upward = sorted(i for i in GRAPH[module]
+                    if LAYERS[_layer(i)] > mine
+                    or (LAYERS[_layer(i)] == mine and _layer(i) != _layer(module)))
+    assert not upward, f"{module} imports from a layer at or above its own: {upward}"
+
+
+def test_no_import_cycle():
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(m: str) -> None:
+        state[m] = 1
+        stack.append(m)
+        for n in sorted(GRAPH[m]):
+            # a package's __init__ re-exporting its own modules is not a cycle
+            if m.startswith(n + ".") or n.startswith(m + "."):
+                continue
+            if state.get(n) == 1:
+                raise AssertionError("import cycle: " + " → ".join([*stack[stack.index(n):], n]))
+            if n not in state:
+                visit(n)
+        stack.pop()
+        state[m] = 2
+
+    for m in sorted(GRAPH):
+        if m not in state:
+            visit(m)
+
+
+def test_the_checker_sees_function_level_and_relative_imports(tmp_path):
+    sample = PACKAGE / "estimators" / "production" / "_industry.py"
+    assert "clusterpolicy.estimators.production._fit" in _imports(sample)
+    assert {"clusterpolicy.core.provenance"} <= _imports(PACKAGE / "data" / "read.py")
