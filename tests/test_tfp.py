@@ -16,24 +16,27 @@ def small_data(tmp_path_factory):
     return synthetic.write_defaults(out, seed=11, firms=1500, n_pairs=20)
 
 
+SMALL = tfp.TFPSettings(min_obs=200)
+SMALL_NO_D = tfp.TFPSettings(min_obs=200, law_of_motion="none")
+
+
 def test_firm_tfp_is_cached_by_input_checksums(small_data, tmp_path, monkeypatch):
     monkeypatch.setenv(provenance.WORK_CACHE_ENV, str(tmp_path / "work"))
-    first = tfp.firm_tfp(small_data["panel"], small_data["membership"], min_obs=200)
+    first = tfp.firm_tfp(small_data["panel"], small_data["membership"], settings=SMALL)
     assert not first.from_cache
     assert len(list((tmp_path / "work").glob("tfp-*.pkl"))) == 1
-    again = tfp.firm_tfp(small_data["panel"], small_data["membership"], min_obs=200)
+    again = tfp.firm_tfp(small_data["panel"], small_data["membership"], settings=SMALL)
     assert again.from_cache
     np.testing.assert_array_equal(again.data["log_tfp"], first.data["log_tfp"])
     # other settings: another entry
-    other = tfp.firm_tfp(small_data["panel"], small_data["membership"], min_obs=200,
-                         law_of_motion="none")
+    other = tfp.firm_tfp(small_data["panel"], small_data["membership"], settings=SMALL_NO_D)
     assert not other.from_cache
     assert len(list((tmp_path / "work").glob("tfp-*.pkl"))) == 2
 
 
 def test_firm_tfp_accounts_for_every_row(small_data, monkeypatch):
     monkeypatch.delenv(provenance.WORK_CACHE_ENV, raising=False)
-    result = tfp.firm_tfp(small_data["panel"], small_data["membership"], min_obs=200)
+    result = tfp.firm_tfp(small_data["panel"], small_data["membership"], settings=SMALL)
     table = result.sample
     read = int(table.loc["rows read", "rows remaining"])
     dropped = int(table["rows dropped"].sum())
@@ -47,8 +50,7 @@ def test_firm_tfp_accounts_for_every_row(small_data, monkeypatch):
 
 def test_membership_in_the_law_of_motion_changes_the_estimates(small_data, monkeypatch):
     monkeypatch.delenv(provenance.WORK_CACHE_ENV, raising=False)
-    with_d = tfp.firm_tfp(small_data["panel"], small_data["membership"], min_obs=200)
-    without = tfp.firm_tfp(small_data["panel"], small_data["membership"], min_obs=200,
-                           law_of_motion="none")
+    with_d = tfp.firm_tfp(small_data["panel"], small_data["membership"], settings=SMALL)
+    without = tfp.firm_tfp(small_data["panel"], small_data["membership"], settings=SMALL_NO_D)
     assert with_d.settings["law_of_motion"] == "member"
     assert not np.allclose(with_d.production.params.to_numpy(), without.production.params.to_numpy())

@@ -23,6 +23,7 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -37,6 +38,7 @@ from typing import Any, Literal, NoReturn
 import nbformat
 import yaml
 
+from clusterpolicy.book.parameters import SHARED
 from clusterpolicy.core import provenance
 from clusterpolicy.data import read
 from clusterpolicy.studies.contract import STOPPED
@@ -210,7 +212,9 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
 
 
 def read_parameters(source: Path, docname: str) -> dict[str, Any]:
-    """Names and default values of the cell tagged ``parameters`` (literals only)."""
+    """Names and default values of the cell tagged ``parameters``: literals, or a type alone
+    for a shared parameter (``seed: int``), whose default is the book's
+    (:data:`clusterpolicy.book.parameters.SHARED`)."""
     nb = read_notebook(source)
     cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     if len(cells) != 1:
@@ -225,6 +229,14 @@ def read_parameters(source: Path, docname: str) -> dict[str, Any]:
             target, value = node.targets[0].id, node.value
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value:
             target, value = node.target.id, node.value
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            # `seed: int`: a shared parameter, whose value is the book's (book/parameters.py)
+            if node.target.id not in SHARED:
+                raise BuildError(
+                    f"chapter {docname}: parameter {node.target.id} has no value and is not one "
+                    f"of the book's shared parameters ({', '.join(SHARED)})")
+            parameters[node.target.id] = SHARED[node.target.id]
+            continue
         else:
             raise BuildError(
                 f"chapter {docname}: the parameters cell may only assign literals to names "
@@ -448,6 +460,19 @@ def apply_conditions(notebook: nbformat.NotebookNode, docname: str) -> int:
     dropped = len(notebook.cells) - len(kept)
     notebook.cells = kept
     return dropped
+
+
+class _SharedParameterNotice(logging.Filter):
+    """papermill reads only parameters with a value, so it calls a shared one (declared by its
+    type alone, ``seed: int``) unknown; it is known to the build, and the notice is noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        prefix = "Passed unknown parameter: "
+        return not (message.startswith(prefix) and message[len(prefix):] in SHARED)
+
+
+logging.getLogger("papermill").addFilter(_SharedParameterNotice())
 
 
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -742,7 +767,8 @@ def run_chapters(book: Book, chapters: list[Chapter], overrides: Mapping[str, An
     width = max(len(c.docname) for c in chapters) if chapters else 0
     with tempfile.TemporaryDirectory(prefix="clusterpolicy-run-") as tmp:
         for index, chapter in enumerate(chapters, start=1):
-            chapter_overrides = {k: v for k, v in overrides.items() if k in chapter.parameters}
+            # Every parameter goes to the kernel: shared ones have no value in the chapter.
+            chapter_overrides = effective_parameters(chapter, overrides)
             if chapter.runs_last:
                 manifest_file = book.cache / "run_manifest.partial.json"
                 manifest_file.parent.mkdir(parents=True, exist_ok=True)

@@ -33,6 +33,36 @@ from clusterpolicy.estimators import production
 
 CACHE_FORMAT = 1
 
+
+@dataclass(frozen=True)
+class TFPSettings:
+    """How firm-year TFP is measured wherever the book uses it as an outcome.
+
+    Attributes
+    ----------
+    method
+        Production-function estimator (:func:`clusterpolicy.estimators.production.estimate`).
+    degree
+        Total degree of the first-stage polynomial (2 reproduces R prodest).
+    min_obs
+        Minimum usable firm-years of an industry; smaller industries are pooled.
+    law_of_motion
+        ``"member"``: membership ``D_t``, ``D_{t-1}`` enter the law of motion of productivity
+        (control-function methods); ``"none"``: they do not.
+    by
+        Industry column.
+    """
+
+    method: Literal["acf", "lp", "wooldridge", "ols", "fe"] = "acf"
+    degree: int = 2
+    min_obs: int = 300
+    law_of_motion: Literal["member", "none"] = "member"
+    by: str = "nace2"
+
+
+#: The book's TFP settings (the defaults of the shared parameters ``degree`` and ``min_obs``).
+TFP_SETTINGS = TFPSettings()
+
 # Value added on labour and capital, materials the proxy (LP/ACF/Wooldridge).
 Y, FREE, STATE, PROXY = "log_value_added", ["log_employment"], ["log_capital"], "log_materials"
 
@@ -89,11 +119,7 @@ def firm_tfp(
     membership_path: str | os.PathLike[str],
     *,
     clusters: Sequence[str] | None = None,
-    method: Literal["acf", "lp", "wooldridge", "ols", "fe"] = "acf",
-    law_of_motion: Literal["member", "none"] = "member",
-    degree: int = 2,
-    by: str = "nace2",
-    min_obs: int = 300,
+    settings: TFPSettings = TFP_SETTINGS,
     n_jobs: int | None = -1,
 ) -> FirmTFP:
     """Estimate production functions per industry and return firm-year log TFP.
@@ -105,18 +131,13 @@ def firm_tfp(
         :mod:`clusterpolicy.schemas`; both are recorded as inputs of the running chapter).
     clusters
         Cluster names the membership file may use (default: the programme's seven).
-    method
-        Production-function estimator (:func:`production.estimate`).
-    law_of_motion
-        ``"member"``: membership ``D_t``, ``D_{t-1}`` enter the law of motion of productivity
-        (control-function methods); ``"none"``: they do not.
-    degree
-        First-stage polynomial degree.
-    by, min_obs
-        Industry column and the minimum usable rows per industry (smaller ones are pooled).
+    settings
+        How TFP is measured (:class:`TFPSettings`; the book's are :data:`TFP_SETTINGS`).
     n_jobs
         Workers for the per-industry estimation (joblib).
     """
+    method, law_of_motion, degree = settings.method, settings.law_of_motion, settings.degree
+    by, min_obs = settings.by, settings.min_obs
     inputs = [str(provenance.track_input(panel_path)), str(provenance.track_input(membership_path))]
     settings = {"clusters": list(clusters) if clusters else None, "method": method,
                 "law_of_motion": law_of_motion, "degree": degree, "by": by, "min_obs": min_obs}
