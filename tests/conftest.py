@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
@@ -32,10 +33,19 @@ def reference_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def default_build() -> Path:
-    """The book built with the README's command on the default data (cached when unchanged);
-    returns ``_build/html``."""
-    result = subprocess.run([sys.executable, "-m", "clusterpolicy", "build"], cwd=ROOT,
-                            capture_output=True, text=True)
+    """The book built with the README's command on the default data; returns ``_build/html``.
+
+    Under pytest-xdist every worker asks for it: the first builds, the others wait on a lock
+    and then find every chapter cached (the build folder is not safe for two builds at once).
+    """
+    (ROOT / "_build").mkdir(exist_ok=True)
+    with (ROOT / "_build" / ".tests.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            result = subprocess.run([sys.executable, "-m", "clusterpolicy", "build"], cwd=ROOT,
+                                    capture_output=True, text=True)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
     assert result.returncode == 0, f"book build failed:\n{result.stdout}\n{result.stderr}"
     return ROOT / "_build" / "html"
 

@@ -15,6 +15,8 @@ import pytest
 
 from clusterpolicy.book import build as cpbuild
 
+pytestmark = pytest.mark.book
+
 BOOK = Path(__file__).parent / "book"
 
 

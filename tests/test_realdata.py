@@ -13,15 +13,17 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from html import unescape
 from pathlib import Path
 
 import pytest
 import realdata
+import yaml
 
-from conftest import ROOT, toc_pages
+from conftest import ROOT, manifest_glue, toc_pages
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.book
 
 PLACEHOLDERS = ("not available: no truth file", "not run (real data)", "(not available",
                 "nan%", "<na>")
@@ -39,34 +41,61 @@ def page_text(html: Path) -> str:
     return re.sub(r"\s+", " ", unescape(text)).replace("\u2019", "'")
 
 
-@pytest.fixture(scope="module")
-def real_builds(tmp_path_factory) -> dict[str, Path]:
-    """Each scenario built in turn into one build folder (chapters that read no data stay
-    cached between them); returns each scenario's published site, copied aside."""
+def by_scenario(names) -> list:
+    """Parameters that keep each scenario's tests on one xdist worker, which builds it once."""
+    return [pytest.param(name, marks=pytest.mark.xdist_group(f"scenario-{name}")) for name in names]
+
+
+SCENARIO_PARAMS = by_scenario(realdata.SCENARIOS)
+BRANCH_PARAMS = [pytest.param(branch, marks=pytest.mark.xdist_group(f"scenario-{scenario}"))
+                 for branch, (scenario, _, _) in realdata.BRANCHES.items()]
+
+
+# A shared parameter set once on the command line reaches every chapter that names it: the
+# no-exporters scenario measures TFP with a cubic first stage everywhere.
+EXTRA_ARGS = {"no-exporters": ("-p", "degree", "3")}
+
+
+@pytest.fixture(scope="session")
+def real_site(tmp_path_factory) -> Callable[[str], Path]:
+    """The published site of a scenario, built on first use. The scenarios of one worker are
+    built in turn into one build folder, so that the pages that read no data stay cached."""
     base = tmp_path_factory.mktemp("real")
-    sites = {}
-    for name in realdata.SCENARIOS:
-        params = realdata.write_scenario(name, base / name)
-        assert not list((base / name).rglob("*.truth.json"))
-        result = subprocess.run(
-            [sys.executable, "-m", "clusterpolicy", "build", "--params", str(params),
-             "--out", str(base / "out")], cwd=ROOT, capture_output=True, text=True)
-        assert result.returncode == 0, f"scenario {name}:\n{result.stdout}\n{result.stderr}"
-        sites[name] = shutil.copytree(base / "out" / "html", base / name / "html")
-    return sites
+    sites: dict[str, Path] = {}
+
+    def site(name: str) -> Path:
+        if name not in sites:
+            params = realdata.write_scenario(name, base / name)
+            assert not list((base / name).rglob("*.truth.json"))
+            result = subprocess.run(
+                [sys.executable, "-m", "clusterpolicy", "build", "--params", str(params),
+                 *EXTRA_ARGS.get(name, ()), "--out", str(base / "out")],
+                cwd=ROOT, capture_output=True, text=True)
+            assert result.returncode == 0, f"scenario {name}:\n{result.stdout}\n{result.stderr}"
+            sites[name] = shutil.copytree(base / "out" / "html", base / name / "html")
+        return sites[name]
+
+    return site
 
 
-@pytest.fixture(scope="module")
-def pages(real_builds) -> dict[str, dict[str, str]]:
+@pytest.fixture(scope="session")
+def page_texts(real_site) -> Callable[[str], dict[str, str]]:
     """Scenario -> toc page -> the text a reader sees."""
-    return {name: {page: page_text(html / f"{page}.html")
-                   for page in toc_pages() if page != "references"}
-            for name, html in real_builds.items()}
+    cache: dict[str, dict[str, str]] = {}
+
+    def texts(name: str) -> dict[str, str]:
+        if name not in cache:
+            html = real_site(name)
+            cache[name] = {page: page_text(html / f"{page}.html")
+                           for page in toc_pages() if page != "references"}
+        return cache[name]
+
+    return texts
 
 
-@pytest.mark.parametrize("scenario", list(realdata.SCENARIOS))
-def test_no_page_shows_a_placeholder_nan_or_synthetic_banner(pages, scenario):
-    for page, text in pages[scenario].items():
+@pytest.mark.parametrize("scenario", SCENARIO_PARAMS)
+def test_no_page_shows_a_placeholder_nan_or_synthetic_banner(page_texts, scenario):
+    for page, text in page_texts(scenario).items():
         lowered = text.lower()
         for placeholder in PLACEHOLDERS:
             assert placeholder not in lowered, f"{scenario}: {page} shows {placeholder!r}"
@@ -76,9 +105,9 @@ def test_no_page_shows_a_placeholder_nan_or_synthetic_banner(pages, scenario):
         assert "These results are computed on synthetic data" not in text, f"{scenario}: {page}"
 
 
-@pytest.mark.parametrize("scenario", list(realdata.SCENARIOS))
-def test_every_page_records_that_no_truth_file_was_found(real_builds, scenario):
-    manifest = json.loads((real_builds[scenario] / "run_manifest.json").read_text())
+@pytest.mark.parametrize("scenario", SCENARIO_PARAMS)
+def test_every_page_records_that_no_truth_file_was_found(real_site, scenario):
+    manifest = json.loads((real_site(scenario) / "run_manifest.json").read_text())
     looked = {}
     for name, entry in manifest["chapters"].items():
         truth = [i for i in entry["inputs"] if i["path"].endswith(".truth.json")]
@@ -97,11 +126,11 @@ def _headline_names() -> list[tuple[str, str]]:
     return sorted(set(found))
 
 
-@pytest.mark.parametrize("scenario", list(realdata.SCENARIOS))
-def test_every_headline_value_is_a_number_or_an_explained_gap(real_builds, scenario):
+@pytest.mark.parametrize("scenario", SCENARIO_PARAMS)
+def test_every_headline_value_is_a_number_or_an_explained_gap(real_site, scenario):
     """A quoted value is a finite number or a text, or missing from a page that stopped early
     with its reason (which the landing page then quotes instead: see BRANCHES)."""
-    manifest = json.loads((real_builds[scenario] / "run_manifest.json").read_text())
+    manifest = json.loads((real_site(scenario) / "run_manifest.json").read_text())
     for page, name in _headline_names():
         glue = manifest["chapters"][page]["glue"]
         value = glue.get(name)
@@ -116,12 +145,12 @@ def test_every_headline_value_is_a_number_or_an_explained_gap(real_builds, scena
             assert "nan" not in value.lower().split(), f"{scenario}: {page}::{name} = {value!r}"
 
 
-@pytest.mark.parametrize("branch", list(realdata.BRANCHES))
-def test_every_data_dependent_branch_is_rendered(pages, branch):
+@pytest.mark.parametrize("branch", BRANCH_PARAMS)
+def test_every_data_dependent_branch_is_rendered(page_texts, branch):
     scenario, page, text = realdata.BRANCHES[branch]
-    assert scenario in pages
+    pages = page_texts(scenario)
     if page is not None:
-        assert text in pages[scenario][page], f"{branch}: {page} of {scenario} does not say {text!r}"
+        assert text in pages[page], f"{branch}: {page} of {scenario} does not say {text!r}"
 
 
 def test_the_scenarios_have_the_shapes_they_claim(tmp_path):
@@ -138,3 +167,56 @@ def test_the_scenarios_have_the_shapes_they_claim(tmp_path):
     by_region = pd.crosstab(tech["region"], tech["serial"])
     assert ((by_region[True] == 0) & (by_region[False] > 0)).any()
     assert not list(one.parent.rglob("*.truth.json"))
+
+
+DATA_PARAMETERS = {"panel_path", "membership_path", "techfirms_path", "programme_path"}
+
+
+@pytest.mark.xdist_group("scenario-other-programme")
+def test_every_data_chapter_shows_the_other_programmes_numbers(real_site, default_build):
+    """On another programme's data, every chapter that reads data shows that programme's
+    numbers, and the cohorts in the text are its clusters' start years."""
+    html = real_site("other-programme")
+    manifest = json.loads((html / "run_manifest.json").read_text())
+    for name, entry in manifest["chapters"].items():
+        if "panel_path" in entry["parameters"]:
+            assert not entry["parameters"]["panel_path"].endswith("synthetic/panel.parquet"), name
+    other, default = manifest_glue(html), manifest_glue(default_build)
+    assert other.keys() == default.keys()
+    # The intro, the validation on R's reference data and the Monte Carlo of the generators
+    # read no data; every other chapter must show numbers of the data it was given.
+    readers = [name for name, entry in manifest["chapters"].items()
+               if DATA_PARAMETERS & set(entry["parameters"])]
+    assert {f"chapters/{c}" for c in ("01_programme", "02_data", "03_productivity",
+                                      "04_cluster_effects", "05_serial_innovators")} <= set(readers)
+    same = [name for name in readers if other[name] == default[name]]
+    assert not same, f"these chapters show the default data's numbers: {same}"
+    programme_file = yaml.safe_load((html.parent / "programme.yml").read_text())
+    starts = sorted({c["start_year"] for c in programme_file["clusters"]})
+    cohorts = [int(y) for y in other["chapters/04_cluster_effects"]["cohort_years"].split(", ")]
+    assert min(cohorts) == starts[0] and set(starts) <= set(cohorts)
+
+
+@pytest.mark.xdist_group("scenario-no-exporters")
+def test_glued_numbers_do_not_depend_on_execution_order(real_site, tmp_path):
+    """The same data built from an empty cache in reverse order give the same numbers."""
+    forward = real_site("no-exporters")
+    params = forward.parent / "run.yml"
+    result = subprocess.run(
+        [sys.executable, "-m", "clusterpolicy", "build", "--params", str(params),
+         *EXTRA_ARGS["no-exporters"], "--order", "reverse", "--out", str(tmp_path / "out")],
+        cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert manifest_glue(tmp_path / "out" / "html") == manifest_glue(forward)
+
+
+@pytest.mark.xdist_group("scenario-no-exporters")
+def test_one_tfp_setting_reaches_every_chapter_that_measures_tfp(real_site):
+    """`-p degree 3` is recorded by chapters 03, 04 and 06, and chapter 03 says so."""
+    manifest = json.loads((real_site("no-exporters") / "run_manifest.json").read_text())
+    chapters = manifest["chapters"]
+    for page in ("03_productivity", "04_cluster_effects", "06_synthesis"):
+        assert chapters[f"chapters/{page}"]["parameters"]["degree"] == 3, page
+    assert chapters["chapters/03_productivity"]["glue"]["degree"] == 3
+    # the pages that do not measure TFP do not take the setting
+    assert "degree" not in chapters["chapters/05_serial_innovators"]["parameters"]

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import copy
 
+import pytest
+
+from clusterpolicy.studies import contract
 from clusterpolicy.studies import scorecard as sc
 
 GOOD = {"chapters": {
@@ -52,9 +55,31 @@ def test_an_insignificant_estimate_inside_the_range_is_not_a_reproduction():
     assert verdicts(weak)[0] == sc.NOT_REPRODUCED
 
 
-def test_missing_numbers_are_not_testable_with_the_reason():
-    partial = {"chapters": {"chapters/02_data": GOOD["chapters"]["chapters/02_data"]}}
-    table = sc.scorecard(partial)
-    assert table["verdict"].tolist().count(sc.NOT_TESTABLE) == 6
-    assert "04_cluster_effects did not report effect_conditional_did" in table.loc[0, "this run"]
+def test_a_page_that_stopped_early_makes_its_claims_not_testable_with_the_reason():
+    stopped = copy.deepcopy(GOOD)
+    stopped["chapters"]["chapters/04_cluster_effects"]["glue"] = {
+        "page_stopped": "Every firm is a member.", "cohort_years": "2017"}
+    table = sc.scorecard(stopped)
+    assert table["verdict"].tolist()[:3] == [sc.NOT_TESTABLE] * 3
+    assert "04_cluster_effects stopped early on these data" in table.loc[0, "this run"]
     assert table.loc[3, "verdict"] == sc.REPRODUCED
+
+
+def test_a_statistic_the_data_cannot_give_is_not_testable():
+    one_class = copy.deepcopy(GOOD)
+    g4 = one_class["chapters"]["chapters/04_cluster_effects"]["glue"]
+    del g4["size_test_p"]
+    g4["size_test_computed"] = False
+    table = sc.scorecard(one_class)
+    assert table.loc[2, "verdict"] == sc.NOT_TESTABLE
+    assert "size_test_computed is false" in table.loc[2, "this run"]
+
+
+def test_a_missing_number_is_an_error_not_a_verdict():
+    broken = copy.deepcopy(GOOD)
+    del broken["chapters"]["chapters/04_cluster_effects"]["glue"]["effect_twfe"]
+    with pytest.raises(contract.ContractError, match="04_cluster_effects did not glue effect_twfe"):
+        sc.scorecard(broken)
+    # and a page that is not in the run at all
+    with pytest.raises(contract.ContractError, match="no page 05_serial_innovators"):
+        sc.scorecard({"chapters": {k: v for k, v in GOOD["chapters"].items() if "05" not in k}})

@@ -9,7 +9,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from clusterpolicy.book.build import BuildError, ChapterFailed, RenderFailed, build, run
+from clusterpolicy.book.build import BuildError, ChapterFailed, ContractBroken, RenderFailed, build, run
 from clusterpolicy.data.read import cli_validate
 from clusterpolicy.synthetic import cli_synth
 
@@ -67,12 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             run(args.book, args.chapter, params_file=args.params, cli_pairs=args.parameter,
                 out=args.out)
         elif args.command == "synth":
-
             return cli_synth(args.out, seed=args.seed, firms=args.firms, shape=args.shape)
         elif args.command == "validate":
-
             return cli_validate(args.path, args.schema, clusters=args.clusters, panel=args.panel)
-    except (ChapterFailed, RenderFailed) as exc:
+    except (ChapterFailed, RenderFailed, ContractBroken) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except BuildError as exc:

@@ -41,6 +41,7 @@ import yaml
 from clusterpolicy.book.parameters import SHARED
 from clusterpolicy.core import provenance
 from clusterpolicy.data import read
+from clusterpolicy.studies import contract
 from clusterpolicy.studies.contract import STOPPED
 
 MANIFEST_PARAMETER = "manifest_path"
@@ -63,6 +64,10 @@ class RenderFailed(BuildError):
 
 class ConditionError(RenderFailed):
     """A page shows a cell on a condition that the chapter did not glue as a flag."""
+
+
+class ContractBroken(BuildError):
+    """A chapter did not glue a name that other pages read."""
 
 
 class ChapterFailed(BuildError):
@@ -793,6 +798,11 @@ def run_chapters(book: Book, chapters: list[Chapter], overrides: Mapping[str, An
                 # What the cache will return next time, so the manifest is byte-identical.
                 record = cache.lookup(chapter.docname, key) or record
                 status = "executed"
+            unglued = contract.missing_exports(chapter.docname.rsplit("/", 1)[-1], record.glue)
+            if unglued:
+                raise ContractBroken(
+                    f"chapter {chapter.docname} did not glue {', '.join(unglued)}, which other "
+                    "pages read (declared in clusterpolicy.studies.contract.EXPORTS)")
             elapsed = time.perf_counter() - start
             progress(f"[{index}/{len(chapters)}] {chapter.docname:<{width}}  {status:<8} "
                      f"{elapsed:6.1f} s")

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from clusterpolicy.studies.contract import STOPPED
+from clusterpolicy.studies import contract
 
 REPRODUCED, NOT_REPRODUCED, NOT_TESTABLE = "reproduced", "not reproduced", "not testable with these data"
 PUBLISHED_RANGE = (0.01, 0.044)  # Angelino, Czarnitzki & Volckaert (2024): +1% to +4.4%
@@ -21,21 +21,15 @@ Z95 = 1.959963984540054
 
 
 class Glue:
-    """Glued values of a run, looked up by chapter (file stem) and name."""
+    """Glued values of a run, read by page (file stem) and name through the pages' contract
+    (:mod:`clusterpolicy.studies.contract`): an undeclared or unglued name is an error, and only
+    a value the data could not give is :class:`~clusterpolicy.studies.contract.NotReported`."""
 
     def __init__(self, manifest: Mapping[str, Any]):
-        self.chapters = {name.rsplit("/", 1)[-1]: entry.get("glue", {})
-                         for name, entry in manifest["chapters"].items()}
+        self.manifest = manifest
 
     def get(self, chapter: str, name: str) -> Any:
-        glued = self.chapters.get(chapter, {})
-        value = glued.get(name)
-        if value is None and STOPPED in glued:
-            raise LookupError(f"{chapter} stopped early on these data (its page says why) and "
-                              f"did not report {name}")
-        if value is None:
-            raise LookupError(f"{chapter} did not report {name}")
-        return value
+        return contract.read(self.manifest, chapter, name)
 
 
 @dataclass(frozen=True)
@@ -94,21 +88,21 @@ def _both_gain(glue: Glue) -> str:
         f"{margin}: AME serial {_g(glue, f'ame_{margin}_serial'):.3f} "
         f"(p = {_g(glue, f'ame_{margin}_serial_p'):.2g}), non-serial "
         f"{_g(glue, f'ame_{margin}_nonserial'):.3f} (p = {_g(glue, f'ame_{margin}_nonserial_p'):.2g})"
-        for margin in ("initiation", "intensity"))
+        for margin in contract.MARGINS)
 
 
 def _decreasing(glue: Glue) -> str:
     return "; ".join(
         f"{margin}: non-serial curvature {_g(glue, f'curv_{margin}'):.3f} "
         f"(p = {_g(glue, f'curv_{margin}_p'):.2g}), turning point z = {_g(glue, f'tp_{margin}'):.2f}"
-        for margin in ("initiation", "intensity"))
+        for margin in contract.MARGINS)
 
 
 def _gain_more(glue: Glue) -> str:
     return "; ".join(
         f"{margin}: AME serial minus non-serial {_g(glue, f'ame_{margin}_diff'):.3f} "
         f"(p = {_g(glue, f'ame_{margin}_diff_p'):.2g})"
-        for margin in ("initiation", "intensity"))
+        for margin in contract.MARGINS)
 
 
 def _study2(verdict: str, statistic: Callable[[Glue], str]) -> Callable[[Glue], tuple[str, str]]:
@@ -118,10 +112,10 @@ def _study2(verdict: str, statistic: Callable[[Glue], str]) -> Callable[[Glue], 
     def evaluate(glue: Glue) -> tuple[str, str]:
         value = str(glue.get("05_serial_innovators", verdict))
         if value not in (REPRODUCED, NOT_REPRODUCED):
-            raise LookupError(f"05_serial_innovators reported {verdict} = {value!r}")
+            raise contract.NotReported(f"05_serial_innovators reported {verdict} = {value!r}")
         try:
             detail = statistic(glue)
-        except LookupError:
+        except contract.NotReported:
             detail = "statistics: see chapter 5"
         return detail, value
 
@@ -165,7 +159,7 @@ def scorecard(manifest: Mapping[str, Any], claims: tuple[Claim, ...] = CLAIMS) -
     for claim in claims:
         try:
             finding, verdict = claim.evaluate(glue)
-        except LookupError as missing:
+        except contract.NotReported as missing:
             finding, verdict = f"not reported: {missing}", NOT_TESTABLE
         rows.append({"study": claim.study, "claim": claim.claim, "source": claim.source,
                      "rule": claim.rule, "this run": finding, "verdict": verdict})
