@@ -35,6 +35,7 @@ test: $(STAMP) $(CFF_STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check code tests benchmarks
+	$(BIN)/python tests/lint_chapters.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

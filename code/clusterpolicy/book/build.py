@@ -518,8 +518,10 @@ def execute_chapter(chapter: Chapter, overrides: Mapping[str, Any], workdir: Pat
             notebook, str(out), parameters=dict(overrides), cwd=str(chapter.source.parent),
             kernel_name=notebook.metadata["kernelspec"].get("name", "python3"),
             progress_bar=False, log_output=False, request_save_on_cell_execute=False,
-            # The kernel app's own log (transport notices) is not the chapter's output.
-            extra_arguments=["--IPKernelApp.log_level=ERROR"],
+            # The kernel app's own log (transport notices, "KeyboardInterrupt caught in kernel"
+            # when jupyter_client interrupts the kernel to shut it down) is not the chapter's output;
+            # a failing cell reaches the build through papermill, not through this log.
+            extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
         )
     except PapermillExecutionError as exc:
         failed = nbformat.read(out, as_version=4) if out.exists() else notebook
