@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 
 # ----------------------------------------------------------------------------------------------
@@ -105,10 +106,10 @@ def pre_period_comparison(sample: pd.DataFrame, membership: pd.DataFrame, *,
     """Members (firms that ever join) against non-members in the years before ``before``.
 
     Firm-level means over the pre-period of log employment (size), age and log capital per FTE
-    (capital intensity), with Welch's t-test and the Mann–Whitney test of the difference.
+    (capital intensity), with Welch's t-test and the Mann–Whitney test of the difference. With
+    fewer than two firms on either side there is nothing to test: statistics and p-values are
+    NaN (and no warning is raised).
     """
-    from scipy import stats
-
     pre = sample[sample["year"] < before]
     members = set(membership["firm_id"].astype(str))
     firm = pre.assign(
@@ -123,13 +124,16 @@ def pre_period_comparison(sample: pd.DataFrame, membership: pd.DataFrame, *,
     rows = []
     for var, label in labels.items():
         a, b = firm.loc[is_member, var], firm.loc[~is_member, var]
-        t = stats.ttest_ind(a, b, equal_var=False)
-        u = stats.mannwhitneyu(a, b, alternative="two-sided")
+        t, p_t, p_u = np.nan, np.nan, np.nan
+        if min(a.size, b.size) >= 2:
+            welch = stats.ttest_ind(a, b, equal_var=False)
+            t, p_t = welch.statistic, welch.pvalue
+            p_u = stats.mannwhitneyu(a, b, alternative="two-sided").pvalue
         pooled = np.sqrt((a.var() + b.var()) / 2)
         rows.append({"variable": label, "members": a.mean(), "non-members": b.mean(),
                      "difference": a.mean() - b.mean(),
                      "standardised difference": (a.mean() - b.mean()) / pooled,
-                     "t (Welch)": t.statistic, "p (Welch)": t.pvalue,
-                     "p (Mann-Whitney)": u.pvalue, "firms (members)": int(a.size),
+                     "t (Welch)": t, "p (Welch)": p_t,
+                     "p (Mann-Whitney)": p_u, "firms (members)": int(a.size),
                      "firms (non-members)": int(b.size)})
     return pd.DataFrame(rows).set_index("variable")
