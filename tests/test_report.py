@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import clusterpolicy
 from clusterpolicy.book import report
 from clusterpolicy.book.citation import load_citation
 from clusterpolicy.core import provenance
@@ -57,6 +59,11 @@ def test_track_input_hashes_and_logs(tmp_path, monkeypatch):
 def test_package_digest_is_stable():
     digest = provenance.package_source_digest()
     assert len(digest) == 64 and digest == provenance.package_source_digest()
+    # every layer of the package keys the caches, not only the module that computes the key
+    assert provenance.PACKAGE_ROOT == Path(clusterpolicy.__file__).resolve().parent
+    hashed = {f.relative_to(provenance.PACKAGE_ROOT).parts[0]
+              for f in provenance.PACKAGE_ROOT.rglob("*.py")}
+    assert {"core", "data", "synthetic", "estimators", "studies", "checks", "book"} <= hashed
 
 
 def test_results_shape():

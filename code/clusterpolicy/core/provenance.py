@@ -143,9 +143,13 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+#: The helper package (``clusterpolicy/``), whose every source file keys the caches.
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+
+
 def package_source_digest() -> str:
     """SHA-256 over the helper package's source files (path and bytes), in a fixed order."""
-    root = Path(__file__).resolve().parent
+    root = PACKAGE_ROOT
     digest = hashlib.sha256()
     for file in sorted(root.rglob("*.py")):
         digest.update(file.relative_to(root).as_posix().encode())

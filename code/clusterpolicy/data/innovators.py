@@ -71,6 +71,14 @@ def validate(techfirms: pd.DataFrame, source: str = "techfirms") -> None:
         One row per firm.
     source : str
         Name of the data (file path) used in the messages.
+
+    Notes
+    -----
+    A file read with :func:`load` has already passed the ``techfirms`` schema
+    (:mod:`clusterpolicy.data.schemas`), which enforces every rule here but two: a positive
+    ``foreign_share`` when ``international = 1``, and both groups present (implied there only
+    by the rule that each ``match_id`` holds a serial and a non-serial firm). The rules also
+    check data that never were a file (the synthetic generator's frames, edited test data).
     """
     if not isinstance(techfirms, pd.DataFrame):
         raise TypeError(f"{source}: expected a pandas DataFrame, got {type(techfirms).__name__}")
@@ -174,12 +182,23 @@ def prepare(techfirms: pd.DataFrame, source: str = "techfirms") -> pd.DataFrame:
     return df
 
 
-def _require_prepared(df: pd.DataFrame) -> None:
+def require_prepared(df: pd.DataFrame) -> None:
+    """Raise ``ValueError`` unless ``df`` holds the model variables :func:`prepare` adds.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Data passed to a model or a table of study 2.
+    """
     needed = ("S", "z", "z2", "serial_z", "serial_z2", *CONTROLS, "group", "log_clustering")
     missing = [c for c in needed if c not in df.columns]
     if missing:
         raise ValueError(f"data are not prepared (missing {', '.join(missing)}): pass the output "
-                         "of internationalization.prepare()")
+                         "of clusterpolicy.data.innovators.prepare()")
+
+
+# The name clusterpolicy.estimators.margins imports.
+_require_prepared = require_prepared
 
 
 def _z_scale(df: pd.DataFrame) -> tuple[float, float]:

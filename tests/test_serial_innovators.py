@@ -1,10 +1,16 @@
-"""Study 2: serial innovators, clustering and the two margins of internationalization."""
+"""Study 2: serial innovators, clustering and the two margins of internationalization: the
+input rules (clusterpolicy.data.innovators), the models (clusterpolicy.estimators.margins), the
+chapter's studies (clusterpolicy.studies.serial_innovators) and the Monte Carlo
+(clusterpolicy.checks.serial_montecarlo)."""
 
 from __future__ import annotations
 
 import copy
 import json
+import math
+import shutil
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,6 +23,9 @@ from clusterpolicy.core.results import EstimationResults
 from clusterpolicy.data import innovators
 from clusterpolicy.estimators import margins
 from clusterpolicy.studies import serial_innovators
+from conftest import ROOT
+
+DEFAULT_TECHFIRMS = ROOT / "data" / "synthetic" / "techfirms.csv"
 
 
 # --------------------------------------------------------------------------------------------
@@ -29,11 +38,15 @@ def default_draw():
 
 
 @pytest.fixture(scope="module")
-def default_fits(default_draw):
+def margin_fits(default_draw):
     df, _, _ = default_draw
-    init = margins.initiation(df)
-    inten = margins.intensity(df)
-    return {"initiation": init, "intensity": inten, "two_part": margins.two_part(init, inten, df)}
+    return serial_innovators.fit_margins(df)
+
+
+@pytest.fixture(scope="module")
+def default_fits(margin_fits):
+    return {"initiation": margin_fits.initiation, "intensity": margin_fits.intensity,
+            "two_part": margin_fits.two_part}
 
 
 @pytest.fixture(scope="module")
@@ -186,10 +199,11 @@ def test_one_to_k_matching_is_not_a_problem(default_draw):
 # --------------------------------------------------------------------------------------------
 # Estimation
 # --------------------------------------------------------------------------------------------
-def test_every_result_has_the_package_results_shape(default_draw, default_fits):
+def test_every_result_has_the_package_results_shape(default_draw, default_fits, margin_fits):
     df, _, _ = default_draw
-    fits = dict(default_fits, logit=margins.initiation(df, link="logit"),
-                tobit=margins.intensity(df, model="tobit"))
+    fits = dict(default_fits, logit=margin_fits.initiation_logit, tobit=margin_fits.tobit)
+    assert [r.model for r in margin_fits.by_name().values()] == [
+        "probit", "fractional_logit", "two_part", "logit", "tobit"]
     for name, res in fits.items():
         assert isinstance(res, EstimationResults), name
         assert res.params.index.equals(res.std_errors.index)
@@ -522,3 +536,322 @@ def test_adjusted_predictions_are_the_levels_of_the_marginal_effects(default_dra
     # predict() gives each firm's expected outcome; its mean is the pooled level at observed z
     pred = margins.predict(res, df)
     assert len(pred) == len(df) and pred.between(0, 1).all()
+
+
+# --------------------------------------------------------------------------------------------
+# The chapter's studies: one call per result
+# --------------------------------------------------------------------------------------------
+def test_load_study_reads_the_file_and_its_truth(tmp_path):
+    study = serial_innovators.load_study(DEFAULT_TECHFIRMS)
+    assert study.synthetic and study.truth is not None and "initiation" in study.truth
+    assert study.path == str(DEFAULT_TECHFIRMS)
+    innovators.require_prepared(study.frame)  # the model variables are there
+    assert study.size_in_pairs == len(study.frame) // 2 == 400
+    # the same file without its truth file: real data
+    copy_path = tmp_path / "techfirms.csv"
+    shutil.copy(DEFAULT_TECHFIRMS, copy_path)
+    real = serial_innovators.load_study(copy_path)
+    assert real.truth is None and not real.synthetic
+    pd.testing.assert_series_equal(real.frame["z"], study.frame["z"])
+
+
+def test_require_prepared_names_the_missing_variables(default_draw):
+    _, _, data = default_draw
+    with pytest.raises(ValueError, match=r"missing S, z, z2.*innovators\.prepare\(\)"):
+        innovators.require_prepared(data)
+    with pytest.raises(ValueError, match="data are not prepared"):
+        serial_innovators.balance_table(data)
+
+
+def test_margins_requirement_on_default_and_degenerate_data(default_draw):
+    df, _, _ = default_draw
+    assert serial_innovators.margins_requirement(df) == serial_innovators.Requirement(True, "")
+    nobody = serial_innovators.margins_requirement(df.assign(international=0))
+    assert not nobody.met
+    assert nobody.reason.startswith("Of the 800 firms in the tech-firm file of this run, none is "
+                                    "internationalized (`international` = 1).")
+    assert "marks the study's three findings as not testable" in nobody.reason
+    everyone = serial_innovators.margins_requirement(df.assign(international=1))
+    assert not everyone.met and "every one is internationalized" in everyone.reason
+
+
+def test_estimates_table_cells_follow_the_estimates(margin_fits):
+    table = serial_innovators.estimates_table(margin_fits)
+    assert list(table.columns) == ["initiation: probit", "intensity: fractional logit",
+                                   "initiation: logit", "share: Tobit (all firms)"]
+    assert table.index.name == "term"
+    assert list(table.index[-3:]) == ["industry effects", "observations", "clusters (match_id)"]
+    res = margin_fits.initiation
+    for term in ("z", "log_age"):
+        p = res.pvalues[term]
+        stars = "***" if p < 0.01 else "**" if p < 0.05 else "*" if p < 0.1 else ""
+        expected = f"{res.params[term]:.3f}{stars} ({res.std_errors[term]:.3f})"
+        assert table.loc[serial_innovators.TERM_LABELS[term], "initiation: probit"] == expected
+    # σ exists in the Tobit only
+    sigma = table.loc["σ (Tobit)"]
+    assert (sigma.iloc[:3] == "").all()
+    assert sigma.iloc[3].startswith(f"{margin_fits.tobit.params['sigma']:.3f}")
+    assert table.loc["observations", "intensity: fractional logit"] == f"{margin_fits.intensity.nobs:,}"
+    assert table.loc["clusters (match_id)", "initiation: probit"] == "400"
+    assert margin_fits.reference_industry == res.spec["industry_reference"]
+
+
+def test_p_text():
+    assert serial_innovators.p_text(0.0004) == "p < 0.001"
+    assert serial_innovators.p_text(0.001) == "p = 0.001"
+    assert serial_innovators.p_text(0.03068) == "p = 0.031"
+
+
+def test_clustering_effects_numbers_are_the_ames(default_draw, margin_fits):
+    df, _, _ = default_draw
+    effects = serial_innovators.clustering_effects(margin_fits, df, grid=5)
+    assert set(effects.ames) == set(serial_innovators.MODEL_LABELS)
+    # 4 cited models x 3 groups x (value, lower, upper, p) and one p-text each
+    assert len(effects.numbers) == 48 and len(effects.texts) == 12
+    tobit = margins.average_marginal_effects(margin_fits.tobit, df)
+    assert effects.numbers["ame_tobit_nonserial"] == tobit.loc["non-serial", "ame"]
+    assert effects.numbers["ame_tobit_diff_upper"] == tobit.loc[innovators.DIFFERENCE, "upper"]
+    init = effects.ames["initiation"]
+    assert effects.numbers["ame_initiation_serial_p"] == init.loc["serial", "p_value"]
+    assert effects.texts["ame_initiation_diff_ptext"] == serial_innovators.p_text(
+        init.loc[innovators.DIFFERENCE, "p_value"])
+    assert not any(k.startswith("ame_initiation_logit") for k in effects.numbers)
+    # the table: five models x three rows, in the page's labels
+    assert effects.table.index.names == ["margin and model", "group"]
+    assert len(effects.table) == 15
+    assert effects.table.loc[("intensity (fractional logit)", "serial"), "AME"] == \
+        effects.numbers["ame_intensity_serial"]
+    # curves and levels of the three margins shown, 5 grid points x 2 groups each
+    assert len(effects.curves) == len(effects.levels) == 30
+    assert list(effects.curves["margin"].unique()) == ["initiation", "intensity", "two_part"]
+
+
+def test_figures_have_three_panels_with_a_line_per_group(default_draw, margin_fits):
+    df, _, _ = default_draw
+    effects = serial_innovators.clustering_effects(margin_fits, df, grid=5)
+    for make, zero_line in ((serial_innovators.ame_figure, True),
+                            (serial_innovators.levels_figure, False)):
+        fig = make(effects, df)
+        try:
+            axes = fig.get_axes()
+            assert [ax.get_title() for ax in axes] == ["Initiation", "Intensity",
+                                                       "Unconditional share (two-part)"]
+            assert all(ax.get_xscale() == "log" for ax in axes)
+            labels = [line.get_label() for line in axes[0].get_lines()]
+            assert labels[:2] == ["serial innovators", "non-serial innovators"]
+            # two curves, the zero line where asked, and a rug per group
+            assert len(axes[1].get_lines()) == 2 + zero_line + 2
+            # the rug of the intensity panel shows the internationalized firms only
+            rug = axes[1].get_lines()[-1]
+            assert len(rug.get_xdata()) == int(((df["S"] == 0) & (df["international"] == 1)).sum())
+        finally:
+            plt.close(fig)
+
+
+def _balance_by_hand(df, matched_on=("industry", "log_employees"), threshold=0.1):
+    """The balance table computed directly (the chapter's table before it used
+    estimators.matching): the values the page shows."""
+    s = df["S"].to_numpy() == 1
+    labels = {"log_employees": "employees (log)", "log_age": "age in years (log)",
+              "log1p_patents": "patents (log 1 + count)", "z": "clustering z (standardised log LQ)"}
+    columns = {label: (var, df[var].to_numpy(dtype=float)) for var, label in labels.items()}
+    for level in sorted(df["industry"].unique()):
+        columns[f"industry: {level}"] = ("industry", (df["industry"] == level).to_numpy(dtype=float))
+    rows = {}
+    for label, (var, x) in columns.items():
+        xs, xn = x[s], x[~s]
+        vs, vn = xs.var(ddof=1), xn.var(ddof=1)
+        scale = math.sqrt((vs + vn) / 2)
+        smd = (xs.mean() - xn.mean()) / scale if scale > 0 else 0.0
+        continuous = var != "industry"
+        ratio = (vs / vn if vn > 0 else np.nan) if continuous else np.nan
+        matched = var in matched_on
+        bad = continuous and not (0.5 <= ratio <= 2.0)
+        rows[label] = {"mean_serial": xs.mean(), "mean_nonserial": xn.mean(), "smd": smd,
+                       "var_ratio": ratio, "matched_on": matched,
+                       "unbalanced": bool(matched and (abs(smd) > threshold or bad))}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def test_balance_table_values_are_exactly_the_direct_computation(default_draw):
+    df, _, data = default_draw
+    bad = data.copy()
+    non = ~bad["serial"]
+    bad.loc[non, "employees"] = (bad.loc[non, "employees"] * 4).clip(upper=2000)
+    for frame in (df, innovators.prepare(bad)):
+        table = serial_innovators.balance_table(frame)
+        expected = _balance_by_hand(frame)
+        assert list(table.index) == list(expected.index)
+        for column in ("mean_serial", "mean_nonserial", "smd", "var_ratio"):
+            np.testing.assert_array_equal(table[column].to_numpy(dtype=float),
+                                          expected[column].to_numpy(dtype=float), err_msg=column)
+        assert table["matched_on"].tolist() == expected["matched_on"].tolist()
+        assert table["unbalanced"].tolist() == expected["unbalanced"].tolist()
+    # one industry: its indicator has no variance in either group, a difference of 0
+    one = serial_innovators.balance_table(df.assign(industry="Software"))
+    assert one.loc["industry: Software", "smd"] == 0.0
+    assert one.loc["industry: Software", "status"] == "balanced"
+    assert np.isnan(one.loc["industry: Software", "var_ratio"])
+
+
+def test_describe_design_on_the_default_data(default_draw):
+    df, _, _ = default_draw
+    summary = serial_innovators.describe_design(df)
+    n = summary.numbers
+    assert (n["n_firms"], n["n_serial"], n["n_nonserial"]) == (800, 400, 400)
+    assert (n["n_pairs"], n["n_match_groups"], n["n_groups_complete"]) == (400, 400, 400)
+    assert n["n_international"] == int(df["international"].sum())
+    assert all(isinstance(n[k], int) for k in ("n_firms", "n_pairs", "n_international"))
+    serial = df[df["S"] == 1]
+    assert n["share_intl_serial"] == pytest.approx(serial["international"].mean())
+    shares = serial.loc[serial["foreign_share"] > 0, "foreign_share"]
+    assert n["mean_share_serial"] == pytest.approx(shares.mean())
+    assert summary.balanced and summary.notes_markdown == ""
+    assert summary.sample_table.index.name == "group"
+    assert list(summary.sample_table.index) == ["serial", "non-serial"]
+    assert "share internationalized" in summary.sample_table.columns
+    pairs = summary.pairs_table
+    assert pairs.loc["firms", "value"] == "800"
+    assert pairs.loc["share of matches in the serial innovator's industry", "value"] == "1.000"
+    assert set(pairs["flag"]) == {"ok"}
+    assert list(summary.balance_table.columns) == [
+        "mean, serial", "mean, non-serial", "std. mean difference", "variance ratio",
+        "matching variable", "status"]
+
+
+def test_describe_design_lists_the_problems_of_an_unbalanced_design(default_draw):
+    _, _, data = default_draw
+    bad = data.copy()
+    non = ~bad["serial"]
+    bad.loc[non, "employees"] = (bad.loc[non, "employees"] * 4).clip(upper=2000)
+    bad = bad.drop(index=bad.index[[1, 3]])
+    summary = serial_innovators.describe_design(innovators.prepare(bad))
+    assert not summary.balanced
+    lines = summary.notes_markdown.split("\n")
+    assert len(lines) == len(summary.design.notes) >= 2
+    assert all(line.startswith("* ") for line in lines)
+    assert summary.numbers["n_groups_complete"] == summary.numbers["n_match_groups"] - 2
+    assert summary.pairs_table.loc["groups without both a serial and a non-serial firm",
+                                   "flag"] == "check"
+
+
+def test_bullet_list():
+    assert serial_innovators.bullet_list([]) == ""
+    assert serial_innovators.bullet_list(["a", "b c"]) == "* a\n* b c"
+
+
+def test_published_findings_follow_the_rules(default_draw, margin_fits):
+    df, _, _ = default_draw
+    check = serial_innovators.published_findings(margin_fits, df)
+    table = serial_innovators.check_findings(margin_fits.main, df)
+    pd.testing.assert_frame_equal(check.statistics, table)
+    assert check.verdicts == serial_innovators.verdicts(table)
+    # the summary says, per margin, whether every statistic of the rule holds
+    assert list(check.summary.columns) == ["initiation", "intensity", "verdict"]
+    for key, meta in serial_innovators.FINDINGS.items():
+        row = check.summary.loc[meta["claim"].capitalize()]
+        for margin in ("initiation", "intensity"):
+            holds = table[(table["finding"] == key) & (table["margin"] == margin)]["holds"].all()
+            assert row[margin] == ("holds" if holds else "does not hold")
+        assert row["verdict"] == check.verdicts[meta["glue"]]
+        assert (row["verdict"] == "reproduced") == (row[["initiation", "intensity"]] == "holds").all()
+    assert check.table.index.names == ["finding", "margin", "statistic"]
+    assert set(check.table["holds"]) <= {"yes", "no"}
+    assert len(check.table) == 10
+    # the non-serial profile
+    z_non = df.loc[df["S"] == 0, "z"]
+    for margin, res in margin_fits.main.items():
+        tp = margins.turning_point(res, "non-serial")
+        assert check.numbers[f"curv_{margin}"] == tp["curvature"]
+        assert check.numbers[f"tp_{margin}_upper"] == tp["upper"]
+        assert check.numbers[f"tp_{margin}_lq"] == pytest.approx(
+            math.exp(df.attrs["z_mean"] + df.attrs["z_sd"] * tp["turning_point"]))
+        assert check.numbers[f"share_above_tp_{margin}"] == pytest.approx(
+            (z_non > tp["turning_point"]).mean())
+        assert check.texts[f"curv_{margin}_ptext"] == serial_innovators.p_text(tp["curvature_p"])
+    assert check.numbers["z_min_nonserial"] == z_non.min()
+    assert check.numbers["z_max_nonserial"] == z_non.max()
+
+
+def test_robustness_table(default_draw, margin_fits):
+    df, _, _ = default_draw
+    robust = serial_innovators.robustness_table(margin_fits, df)
+    assert robust.index.names == ["specification", "rule holds on"]
+    assert robust.shape == (6, 3)
+    claims = [m["claim"] for m in serial_innovators.FINDINGS.values()]
+    assert list(robust.columns) == claims
+    main = serial_innovators.published_findings(margin_fits, df).verdicts
+    first = robust.loc[("main: probit + fractional logit", "both margins")]
+    assert list(first) == [main[m["glue"]] for m in serial_innovators.FINDINGS.values()]
+    # "at least one margin" is never stricter than "both margins"
+    for spec in robust.index.get_level_values("specification").unique():
+        both = robust.loc[(spec, "both margins")]
+        one = robust.loc[(spec, "at least one margin")]
+        assert not ((both == "reproduced") & (one == "not reproduced")).any(), spec
+    tobit_spec = serial_innovators.verdicts(serial_innovators.check_findings(
+        {"initiation": margin_fits.initiation, "intensity": margin_fits.tobit}, df))
+    assert list(robust.loc[("probit + Tobit (share of all firms)", "both margins")]) == \
+        [tobit_spec[m["glue"]] for m in serial_innovators.FINDINGS.values()]
+
+
+def test_truth_comparison(default_draw, margin_fits):
+    _, truth, _ = default_draw
+    assert serial_innovators.truth_comparison(margin_fits, None) is None
+    comparison = serial_innovators.truth_comparison(margin_fits, truth)
+    table = comparison.table
+    assert table.index.names == ["margin", "term"]
+    assert comparison.n_terms == len(table) == 16
+    assert comparison.n_covered == int(table["covered"].sum())
+    assert 0 < comparison.n_covered <= 16
+    row = table.loc[("intensity (fractional logit)", "z²")]
+    assert row["truth"] == truth["intensity"]["z2"]
+    assert row["estimate"] == margin_fits.intensity.params["z2"]
+    assert row["covered"] == (row["95% CI lower"] <= row["truth"] <= row["95% CI upper"])
+
+
+def _monte_carlo_stub(n_reps=4, failed=0, with_notes=0):
+    """A Monte Carlo result with known draws: two quantities, coverage 3/4 and 4/4."""
+    draws = pd.DataFrame({
+        "rep": np.repeat(np.arange(n_reps), 2), "seed": 0,
+        "margin": "initiation", "quantity": ["z", "AME serial"] * n_reps,
+        "estimate": np.linspace(0.1, 0.8, 2 * n_reps), "std_error": 0.1, "truth": 0.5,
+        "covered": [False, True] + [True, True] * (n_reps - 1)})
+    glue = [m["glue"] for m in serial_innovators.FINDINGS.values()]
+    verdict_draws = pd.DataFrame({glue[0]: ["reproduced"] * n_reps,
+                                  glue[1]: ["reproduced"] + ["not reproduced"] * (n_reps - 1),
+                                  glue[2]: ["not reproduced"] * n_reps},
+                                 index=pd.Index(range(n_reps), name="rep"))
+    settings = {"n_reps": n_reps + failed, "seed": 1, "n_pairs": 123, "level": 0.95,
+                "n_jobs": 1, "failed": [{"rep": 99, "seed": 0, "error": "x"}] * failed,
+                "seeds": [], "replications_with_notes": with_notes}
+    return serial_montecarlo.MonteCarloResults(draws=draws, verdict_draws=verdict_draws,
+                                               settings=settings)
+
+
+def test_monte_carlo_summary_of_known_draws():
+    summary = serial_innovators.monte_carlo_summary(_monte_carlo_stub(failed=1, with_notes=2))
+    n = summary.numbers
+    assert (n["mc_reps"], n["mc_pairs"], n["mc_failed"]) == (5, 123, 1)
+    assert (n["mc_cov_min"], n["mc_cov_max"]) == (0.75, 1.0)
+    assert n["mc_cov_mean"] == 7 / 8
+    assert n["mc_mcse"] == np.sqrt(0.95 * 0.05 / 5)
+    assert (n["mc_rate_verdict_both_gain"], n["mc_rate_verdict_nonserial_decreasing"],
+            n["mc_rate_verdict_serial_gain_more"]) == (1.0, 0.25, 0.0)
+    cov = summary.coverage_table
+    assert "reps" not in cov.columns
+    assert list(cov.index.get_level_values("quantity")) == ["z (clustering)", "AME, serial"]
+    assert cov.loc[("initiation", "z (clustering)"), "coverage"] == 0.75
+    assert "MC std. error of coverage" in cov.columns
+    rates = summary.rates_table
+    assert rates.index.name == "published finding"
+    assert rates.iloc[:, 0].tolist() == [1.0, 0.25, 0.0]
+    assert summary.replications_with_notes == 2
+
+
+def test_estimation_notes(margin_fits):
+    quiet = serial_innovators.monte_carlo_summary(_monte_carlo_stub())
+    assert serial_innovators.estimation_notes(margin_fits, quiet) == []
+    noisy = serial_innovators.monte_carlo_summary(_monte_carlo_stub(with_notes=3))
+    notes = serial_innovators.estimation_notes(margin_fits, noisy)
+    assert notes == ["3 Monte Carlo replication(s) reported estimation warnings."]
+    assert margin_fits.notes == []  # the fits' notes are not changed
