@@ -15,17 +15,34 @@ import time
 import warnings
 
 from clusterpolicy.data import read
-from clusterpolicy.estimators import did
+from clusterpolicy.estimators import did, production
 from clusterpolicy.studies import productivity as tfp
 
 
 def step(name: str, start: float, **extra: object) -> float:
+    """Print one JSON line for a finished step.
+
+    Parameters
+    ----------
+    name : str
+        The step.
+    start : float
+        ``time.perf_counter()`` when it started.
+    **extra
+        Other values to report.
+
+    Returns
+    -------
+    float
+        Now (the start of the next step).
+    """
     now = time.perf_counter()
     print(json.dumps({"step": name, "seconds": round(now - start, 2), **extra}), flush=True)
     return now
 
 
 def main() -> None:
+    """Command line: ``PANEL MEMBERSHIP [--clusters NAME ...] [--n-jobs N]``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("panel")
     parser.add_argument("membership")
@@ -44,9 +61,10 @@ def main() -> None:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = tfp.production.estimate(
-            sample, "acf", tfp.Y, tfp.FREE, tfp.STATE, tfp.PROXY, "firm_id", "year",
-            by="nace2", min_obs=300, n_jobs=args.n_jobs, law_of_motion_controls=["member"])
+        fit = production.estimate_by(
+            sample, "acf", by="nace2", min_obs=300, y=tfp.Y, free=tfp.FREE, state=tfp.STATE,
+            proxy=tfp.PROXY, unit="firm_id", time="year", n_jobs=args.n_jobs,
+            law_of_motion_controls=["member"])
     sample["log_tfp"] = fit.productivity().to_numpy()
     t = step("ACF by industry (membership in the law of motion)", t,
              industries=len(fit.table))

@@ -35,7 +35,29 @@ PYTHON = sys.executable
 
 
 def run_measured(command: list[str], cwd: Path = ROOT) -> tuple[float, float, str]:
-    """Run a command; returns (seconds, peak RSS of its whole process tree in GiB, stdout)."""
+    """Run a command and measure it.
+
+    Parameters
+    ----------
+    command : list of str
+        The command and its arguments.
+    cwd : pathlib.Path, default the repository
+        Working directory.
+
+    Returns
+    -------
+    seconds : float
+        Wall-clock time.
+    peak_gib : float
+        Peak resident memory of its whole process tree, sampled every 0.2 s, in GiB.
+    output : str
+        Its standard output and error.
+
+    Raises
+    ------
+    SystemExit
+        The command failed (its output in the message).
+    """
     start = time.perf_counter()
     proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
@@ -64,6 +86,7 @@ def run_measured(command: list[str], cwd: Path = ROOT) -> tuple[float, float, st
 
 
 def bench_book() -> None:
+    """Cold build of the book on the default data, then a rebuild with nothing changed."""
     with tempfile.TemporaryDirectory(prefix="bench-book-") as out:
         cold, mem, _ = run_measured([PYTHON, "-m", "clusterpolicy", "build", "--out", out])
         print(f"book, cold build on the default data: {cold:.1f} s (peak {mem:.2f} GiB)")
@@ -73,21 +96,27 @@ def bench_book() -> None:
 
 
 def bench_acf(reps: int) -> None:
-    """ACF on a one-technology panel (the estimator's cost, not the per-industry loop)."""
+    """ACF on a one-technology panel (the estimator's cost, not the per-industry loop).
+
+    Parameters
+    ----------
+    reps : int
+        Bootstrap replicates timed after the point estimate.
+    """
     sys.path.insert(0, str(ROOT / "tests"))
     from production_dgp import simulate_panel
 
     from clusterpolicy.estimators import production
 
     data = simulate_panel(10_000, 8, seed=2026)
-    args = ("acf", "y", "l", "k", "m", "firm", "year")
+    spec = {"y": "y", "free": "l", "state": "k", "proxy": "m", "unit": "firm", "time": "year"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", production.ProductionWarning)
         start = time.perf_counter()
-        point = production.estimate(data, *args)
+        point = production.estimate(data, "acf", **spec)
         t_point = time.perf_counter() - start
         start = time.perf_counter()
-        boot = production.estimate(data, *args, bootstrap=reps, seed=1, n_jobs=-1)
+        boot = production.estimate(data, "acf", **spec, bootstrap=reps, seed=1, n_jobs=-1)
         t_boot = time.perf_counter() - start - t_point
     print(f"ACF on 10,000 firms x 8 years ({len(data):,} rows; true l=0.6, k=0.3): point "
           f"estimate {t_point:.2f} s, {point.params.round(4).to_dict()}; {reps} bootstrap "
@@ -96,6 +125,7 @@ def bench_acf(reps: int) -> None:
 
 
 def bench_cs() -> None:
+    """Callaway-Sant'Anna and its four aggregations on 10,000 synthetic firms x 8 years."""
     from clusterpolicy import synthetic
     from clusterpolicy.data import samples
     from clusterpolicy.estimators import did
@@ -116,6 +146,13 @@ def bench_cs() -> None:
 
 
 def bench_big(firms: int) -> None:
+    """The whole pipeline (:mod:`benchmarks.pipeline`) on a generated economy.
+
+    Parameters
+    ----------
+    firms : int
+        Firms of the generated panel.
+    """
     from clusterpolicy import synthetic
 
     with tempfile.TemporaryDirectory(prefix="bench-big-") as tmp:
@@ -135,6 +172,7 @@ def bench_big(firms: int) -> None:
 
 
 def main() -> None:
+    """Command line: ``--only`` some benchmarks, ``--reps``, ``--big-firms``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="+", choices=["book", "acf", "cs", "big"],
                         default=["book", "acf", "cs", "big"])

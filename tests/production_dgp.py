@@ -58,6 +58,13 @@ def simulate_panel(
         Weight of last year's labour in this year's (0: labour is set at its static optimum).
     seed
         Seed of the numpy generator.
+    burn_in
+        Years simulated and discarded before the observed ones.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per firm and year, sorted by firm and year.
     """
     rng = np.random.default_rng(seed)
     total = burn_in + n_years

@@ -1,4 +1,4 @@
-"""clusterpolicy.did against R reference results on did::mpdta (data/reference/did).
+"""clusterpolicy.estimators.did against R reference results on did::mpdta (data/reference/did).
 
 Tolerance 1e-6 throughout, except the Wald pre-test p-value, which R did stores rounded to 5
 decimals (``round(1 - pchisq(W, q), 5)``): ours is compared after the same rounding.
@@ -12,6 +12,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from clusterpolicy.estimators.did import (
     bacon,
@@ -215,3 +216,52 @@ def test_did2s_matches_r_did2s(mpdta, ref_other, event_study):
     if not event_study:  # the static two-stage estimate is the BJS imputation estimate
         bjs = ref_other["did_imputation"]["static"]["estimates"][0]["estimate"]
         assert fit.params["post"] == pytest.approx(bjs, abs=TOL)
+
+
+def test_inference_follows_the_reference_software(mpdta):
+    """fixest: t with G - 1 degrees of freedom; R did and did2s: normal. Full covariances."""
+    n_counties = mpdta["countyreal"].nunique()
+    for fit in (twfe(mpdta, cohort="first.treat", covariates_by_time=["lpop"], **ARGS),
+                twfe_event_study(mpdta, cohort="first.treat", **ARGS),
+                sun_abraham(mpdta, cohort="first.treat", **ARGS)):
+        assert fit.inference["distribution"] == "t" and fit.inference["df"] == n_counties - 1
+        q = stats.t.ppf(0.975, n_counties - 1)
+        np.testing.assert_allclose(fit.conf_int()["lower"], fit.params - q * fit.std_errors)
+        t = fit.params / fit.std_errors
+        np.testing.assert_allclose(fit.pvalues, 2 * stats.t.sf(np.abs(t), n_counties - 1))
+        cov = fit.cov.to_numpy()
+        np.testing.assert_allclose(np.sqrt(np.diag(cov)), fit.std_errors, rtol=1e-12)
+        np.testing.assert_allclose(cov, cov.T, rtol=0, atol=1e-15)
+        assert np.linalg.eigvalsh(cov).min() > -1e-12
+        assert "covariance" not in fit.inference  # the full matrix, not a diagonal
+    sa = sun_abraham(mpdta, cohort="first.treat", **ARGS)
+    agg = sa.aggregate("dynamic")
+    assert agg.inference["distribution"] == "t"
+    q = stats.t.ppf(0.975, n_counties - 1)
+    np.testing.assert_allclose(agg.table["conf_high"], agg.table["att"] + q * agg.table["se"])
+    np.testing.assert_allclose(agg.std_errors.iloc[1:], sa.std_errors)  # the event-time rows
+    for fit in (did2s(mpdta, cohort="first.treat", event_study=True, **ARGS),
+                callaway_santanna(mpdta, cohort="first.treat", **ARGS)):
+        assert fit.inference["distribution"] == "normal"
+        np.testing.assert_allclose(fit.conf_int(0.9)["upper"],
+                                   fit.params + stats.norm.ppf(0.95) * fit.std_errors)
+        np.testing.assert_allclose(np.sqrt(np.diag(fit.cov)), fit.std_errors, rtol=1e-8)
+        assert fit.cov.notna().all().all()
+
+
+def test_callaway_santanna_covariance_from_influence_functions(mpdta):
+    fit = callaway_santanna(mpdta, cohort="first.treat", base_period="universal", **ARGS)
+    reference = fit.std_errors.isna()
+    assert reference.any()  # the cells at g - 1 have no standard error, as in R
+    assert fit.cov.loc[reference, :].isna().all().all()
+    have = ~reference
+    cov = fit.cov.loc[have, have].to_numpy()
+    np.testing.assert_allclose(np.sqrt(np.diag(cov)), fit.std_errors[have], rtol=1e-10)
+    for kind in ("simple", "dynamic", "group", "calendar"):
+        agg = fit.aggregate(kind)
+        ok = agg.std_errors.notna().to_numpy()
+        np.testing.assert_allclose(np.sqrt(np.diag(agg.cov.to_numpy()))[ok], agg.std_errors[ok], rtol=1e-10)
+    boot = callaway_santanna(mpdta, cohort="first.treat", bootstrap=True, biters=49, seed=3, **ARGS)
+    assert boot.inference["covariance"].startswith("diagonal only")
+    off = ~np.eye(len(boot.params), dtype=bool)
+    assert np.isnan(boot.cov.to_numpy()[off]).all()

@@ -1,4 +1,4 @@
-"""clusterpolicy.did on simulated panels with a known effect.
+"""clusterpolicy.estimators.did on simulated panels with a known effect.
 
 * A staggered panel with a homogeneous effect and covariate-specific trends (parallel trends
   hold only conditionally on firm size): the conditional (matched) DiD and Callaway &
@@ -234,6 +234,17 @@ def test_results_follow_the_one_shape(panel, matched):
         assert result.inference and "standard errors" in result.inference
         assert result.model in result.summary
         assert "<table" in result._repr_html_()
+        # the covariance matches the standard errors; the reference distribution is stated
+        assert result.cov.shape == (len(result.params),) * 2
+        assert list(result.cov.index) == list(result.params.index)
+        finite = result.std_errors.notna().to_numpy()
+        np.testing.assert_allclose(np.sqrt(np.diag(result.cov))[finite], result.std_errors[finite], rtol=1e-8)
+        assert result.inference["distribution"] in ("normal", "t")
+        assert (tidy["p"].dropna() <= 1).all()
+    # fixest's convention for the regressions it reproduces: t with G - 1 degrees of freedom
+    assert matched.inference["distribution"] == "t"
+    assert matched.inference["df"] == matched.extra["n_treated"] + matched.extra["n_controls"] - 1
+    assert cs.inference["distribution"] == "normal"  # R did
     agg = cs.aggregate("dynamic")
     assert isinstance(agg, AggregateResults)
     assert list(agg.table.columns) == ["event_time", "att", "se", "conf_low", "conf_high"]
@@ -249,6 +260,10 @@ def test_library_warnings_become_notes():
         data, covariates=["size"], **ARGS
     )  # pytest turns any leaked warning into an error
     assert any("moderndid" in note for note in fit.notes)
+    # "<source>: <Category>: <message> (meaning: ...)"
+    small = [note for note in fit.notes if "small groups" in note]
+    assert small and small[0].startswith("moderndid.att_gt: UserWarning: ")
+    assert "(meaning: some treatment cohorts have very few units" in small[0]
     assert "Notes:" in fit.summary
 
 

@@ -1,4 +1,4 @@
-"""clusterpolicy.matching: greedy nearest neighbour, caliper, support, ties, balance."""
+"""clusterpolicy.estimators.matching: greedy nearest neighbour, caliper, support, ties, balance."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from clusterpolicy.core.results import EstimationResults
 from clusterpolicy.estimators.matching import _greedy, balance_table, match, propensity_score
 
 
@@ -129,3 +130,27 @@ def test_bad_options_raise():
         match(units, "t", ["missing"])
     with pytest.raises(ValueError, match="treatment column 'x' must be 0/1"):
         match(units, "x", ["industry"])
+
+
+def test_match_result_is_the_results_shape_of_the_propensity_score():
+    units = _units(400, seed=5)
+    result = match(units, "t", ["x", "industry"])
+    assert isinstance(result, EstimationResults)
+    # the logit's coefficients: constant, x and the levels of industry but the first
+    assert list(result.params.index) == ["const", "x", "industry=b", "industry=c"]
+    assert result.nobs == len(units) and result.inference["distribution"] == "normal"
+    np.testing.assert_allclose(np.sqrt(np.diag(result.cov)), result.std_errors, rtol=1e-12)
+    index = result.params["const"] + result.params["x"] * units["x"] + (
+        (units["industry"] == "b") * result.params["industry=b"]
+        + (units["industry"] == "c") * result.params["industry=c"])
+    np.testing.assert_allclose(result.pscore, 1 / (1 + np.exp(-index)), rtol=1e-10)
+    assert list(result.tidy().columns) == ["estimate", "std_error", "t", "p", "conf_low", "conf_high"]
+
+
+def test_logit_warnings_become_notes():
+    # x separates treated and controls perfectly: statsmodels warns, the warning is a note
+    x = np.r_[np.zeros(20), np.ones(10)]
+    units = pd.DataFrame({"x": x, "t": x.astype(int)}, index=[f"u{i}" for i in range(30)])
+    notes: list[str] = []
+    propensity_score(units, "t", ["x"], notes)
+    assert notes and all(n.startswith("propensity score (statsmodels GLM logit): ") for n in notes)

@@ -1,4 +1,4 @@
-"""clusterpolicy.production against R prodest 1.0.1 (chilean data) and a known-truth DGP."""
+"""clusterpolicy.estimators.production against R prodest 1.0.1 (chilean data) and a known-truth DGP."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from production_dgp import simulate_panel
+from scipy import stats
 
+from clusterpolicy.core.results import EstimationResults
 from clusterpolicy.estimators import production
 from clusterpolicy.estimators.production import MultipleRootsWarning, NoRootWarning
 from clusterpolicy.estimators.production._bootstrap import replicate_weights
@@ -17,8 +19,10 @@ from clusterpolicy.estimators.production._data import prepare_panel
 from clusterpolicy.estimators.production._estimators import build_acf, build_oplp, fit_oplp
 
 FREE = ["fX1", "fX2"]
-ARGS = ("Y", FREE, "sX")
-PANEL = ("idvar", "timevar")
+# the chilean panel of R prodest: output, inputs and panel identifiers
+CHILEAN = {"y": "Y", "free": FREE, "state": "sX", "unit": "idvar", "time": "timevar"}
+# the simulated panel of production_dgp: labour free, capital state, materials the proxy
+SIM = {"y": "y", "free": "l", "state": "k", "unit": "firm", "time": "year"}
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +42,7 @@ def _coefs(entry: dict) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def acf(chilean) -> production.ProductionResults:
-    return production.estimate(chilean, "acf", *ARGS, "pX", *PANEL)
+    return production.estimate(chilean, "acf", **CHILEAN, proxy="pX")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -49,7 +53,7 @@ def acf(chilean) -> production.ProductionResults:
 @pytest.mark.reference
 def test_ols_fe_baselines(chilean, ref):
     base = ref["baselines"]
-    ols = production.estimate(chilean, "ols", *ARGS, None, *PANEL)
+    ols = production.estimate(chilean, "ols", **CHILEAN)
     want = base["OLS_full"]
     np.testing.assert_allclose(ols.params, [want["coef"][k] for k in ("fX1", "fX2", "sX")], atol=1e-8)
     np.testing.assert_allclose(
@@ -61,7 +65,7 @@ def test_ols_fe_baselines(chilean, ref):
         ("FE_firm", "fe", False),
         ("FE_twoway", "fe", True),
     ]:
-        res = production.estimate(chilean, method, *ARGS, None, *PANEL, time_effects=te)
+        res = production.estimate(chilean, method, **CHILEAN, time_effects=te)
         want = base[label]
         np.testing.assert_allclose(res.params, [want["coef"][k] for k in ("fX1", "fX2", "sX")], atol=1e-8)
         np.testing.assert_allclose(
@@ -83,7 +87,7 @@ def test_ols_fe_baselines(chilean, ref):
     ],
 )
 def test_op_lp_match_prodest(chilean, ref, label, method, proxy, kwargs):
-    res = production.estimate(chilean, method, *ARGS, proxy, *PANEL, **kwargs)
+    res = production.estimate(chilean, method, **CHILEAN, proxy=proxy, **kwargs)
     entry = ref["estimates"][label]
     np.testing.assert_allclose(res.params, _coefs(entry), atol=1e-4)
     # the free elasticities come straight from the first stage: exact
@@ -97,7 +101,7 @@ def test_op_lp_match_prodest(chilean, ref, label, method, proxy, kwargs):
 
 @pytest.mark.reference
 def test_wooldridge_gmm_and_rob_match_prodest(chilean, ref):
-    gmm = production.estimate(chilean, "wooldridge", *ARGS, "pX", *PANEL, variant="gmm")
+    gmm = production.estimate(chilean, "wooldridge", **CHILEAN, proxy="pX", variant="gmm")
     entry = ref["estimates"]["WRDG_GMM_table1"]
     np.testing.assert_allclose(gmm.params, _coefs(entry), atol=1e-8)
     # prodest's own GMM standard errors (sqrt(2) too large) are reproduced in extra ...
@@ -106,7 +110,7 @@ def test_wooldridge_gmm_and_rob_match_prodest(chilean, ref):
     )
     # ... the reported ones are firm-clustered
     assert gmm.inference["std_errors"].startswith("analytic, clustered")
-    rob = production.estimate(chilean, "wooldridge", *ARGS, "pX", *PANEL, variant="rob")
+    rob = production.estimate(chilean, "wooldridge", **CHILEAN, proxy="pX", variant="rob")
     entry = ref["estimates"]["ROB_sec33"]
     np.testing.assert_allclose(rob.params, _coefs(entry), atol=1e-8)
     np.testing.assert_allclose(
@@ -117,7 +121,7 @@ def test_wooldridge_gmm_and_rob_match_prodest(chilean, ref):
 @pytest.mark.reference
 def test_wooldridge_iv_close_to_prodest(chilean, ref):
     """Stata prodest's stacked IV is within 0.004 of prodest 1.0.1's IV version."""
-    iv = production.estimate(chilean, "wooldridge", *ARGS, "pX", *PANEL, variant="iv")
+    iv = production.estimate(chilean, "wooldridge", **CHILEAN, proxy="pX", variant="iv")
     np.testing.assert_allclose(iv.params, _coefs(ref["estimates"]["WRDG_table1"]), atol=5e-3)
 
 
@@ -128,7 +132,7 @@ def test_wooldridge_iv_close_to_prodest(chilean, ref):
     "exact design; variant='iv' (Stata's design) differs by up to 0.0037",
 )
 def test_wooldridge_iv_matches_prodest_exactly(chilean, ref):
-    iv = production.estimate(chilean, "wooldridge", *ARGS, "pX", *PANEL, variant="iv")
+    iv = production.estimate(chilean, "wooldridge", **CHILEAN, proxy="pX", variant="iv")
     np.testing.assert_allclose(iv.params, _coefs(ref["estimates"]["WRDG_table1"]), atol=1e-4)
 
 
@@ -152,7 +156,7 @@ def test_acf_finds_the_root_not_the_valley(acf, ref):
 
 @pytest.mark.reference
 def test_acf_stata_degree_three(chilean):
-    res = production.estimate(chilean, "acf", *ARGS, "pX", *PANEL, degree=3)
+    res = production.estimate(chilean, "acf", **CHILEAN, proxy="pX", degree=3)
     assert res.params["sX"] == pytest.approx(0.200, abs=0.002)
     assert res.extra["root_found"]
 
@@ -181,7 +185,7 @@ def test_acf_checkpoints(chilean, ref, acf):
     assert acf.extra["first_stage_r2"] == pytest.approx(fs["r2"], rel=1e-10)
     assert acf.extra["first_stage_sigma"] == pytest.approx(fs["sigma"], rel=1e-10)
     assert acf.nobs == fs["N_second_stage"]
-    panel = prepare_panel(chilean, y="Y", free=FREE, state=["sX"], proxy="pX", id="idvar", time="timevar")
+    panel = prepare_panel(chilean, y="Y", free=FREE, state=["sX"], proxy="pX", unit="idvar", time="timevar")
     problem = build_acf(panel, np.ones(panel.n), degree=2, lom_degree=3, first_stage_controls=True).problem
     for label, point in cp["ACF_criterion"].items():
         value = problem.criterion(np.array(point["theta"]))
@@ -196,8 +200,8 @@ def test_acf_checkpoints(chilean, ref, acf):
 def test_op_lp_checkpoints(chilean, ref, method, proxy):
     cp = ref["checkpoints"]
     key = method.upper()
-    panel = prepare_panel(chilean, y="Y", free=FREE, state=["sX"], proxy=proxy, id="idvar", time="timevar")
-    res = production.estimate(chilean, method, *ARGS, proxy, *PANEL)
+    panel = prepare_panel(chilean, y="Y", free=FREE, state=["sX"], proxy=proxy, unit="idvar", time="timevar")
+    res = production.estimate(chilean, method, **CHILEAN, proxy=proxy)
     np.testing.assert_allclose(res.params[FREE], cp[f"{key}_first_stage_free"], rtol=1e-10)
     problem = build_oplp(panel, np.ones(panel.n)).problem
     for point in cp[f"{key}_criterion"]:
@@ -213,10 +217,10 @@ def test_op_lp_checkpoints(chilean, ref, method, proxy):
 
 @pytest.mark.reference
 def test_bootstrap_standard_errors_same_order_as_prodest(chilean, ref):
-    lp = production.estimate(chilean, "lp", *ARGS, "pX", *PANEL, bootstrap=40, seed=11, n_jobs=1)
+    lp = production.estimate(chilean, "lp", **CHILEAN, proxy="pX", bootstrap=40, seed=11, n_jobs=1)
     ratio = lp.std_errors.to_numpy() / _coefs({"coefficients": ref["estimates"]["LP_table1"]["se"]})
     assert np.all((ratio > 0.3) & (ratio < 3)), ratio
-    acf = production.estimate(chilean, "acf", *ARGS, "pX", *PANEL, bootstrap=40, seed=11, n_jobs=1)
+    acf = production.estimate(chilean, "acf", **CHILEAN, proxy="pX", bootstrap=40, seed=11, n_jobs=1)
     ratio = acf.std_errors.to_numpy() / _coefs({"coefficients": ref["estimates"]["ACF_theta0_0.5_R20"]["se"]})
     assert np.all((ratio > 0.2) & (ratio < 5)), ratio
     assert acf.inference["replications"] == 40
@@ -237,20 +241,20 @@ def test_acf_recovers_truth_and_ols_is_biased(sim):
     with warnings.catch_warnings():
         # this DGP has a second, spurious root (labour cancelling productivity); see below
         warnings.simplefilter("ignore", MultipleRootsWarning)
-        res = production.estimate(sim, "acf", "y", "l", "k", "m", "firm", "year", bootstrap=30, seed=5)
+        res = production.estimate(sim, "acf", **SIM, proxy="m", bootstrap=30, seed=5)
     truth = np.array([0.6, 0.3])
     assert np.all(np.abs(res.params.to_numpy() - truth) < 2 * res.std_errors.to_numpy()), (
         res.params,
         res.std_errors,
     )
-    ols = production.estimate(sim, "ols", "y", "l", "k", None, "firm", "year")
+    ols = production.estimate(sim, "ols", **SIM)
     assert ols.params["l"] > truth[0] + 0.1  # labour responds to productivity: biased upward
     assert ols.params["l"] - truth[0] > 5 * ols.std_errors["l"]
 
 
 def test_acf_reports_every_root_and_warns(sim):
     with pytest.warns(MultipleRootsWarning, match="distinct roots"):
-        res = production.estimate(sim, "acf", "y", "l", "k", "m", "firm", "year")
+        res = production.estimate(sim, "acf", **SIM, proxy="m")
     roots = res.extra["roots"]
     assert len(roots) >= 2
     assert (roots["relative_criterion"] < 1e-10).all()
@@ -265,9 +269,8 @@ def test_law_of_motion_treatment_matters_in_the_right_direction():
     data = simulate_panel(600, 8, seed=1, treatment_effect=0.3, treatment_share=0.5)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MultipleRootsWarning)
-        naive = production.estimate(data, "acf", "y", "l", "k", "m", "firm", "year")
-        lom = production.estimate(
-            data, "acf", "y", "l", "k", "m", "firm", "year", law_of_motion_controls="member"
+        naive = production.estimate(data, "acf", **SIM, proxy="m")
+        lom = production.estimate(data, "acf", **SIM, proxy="m", law_of_motion_controls="member"
         )
     truth = pd.Series({"l": 0.6, "k": 0.3})
     # ignoring the treatment attributes part of its effect to capital
@@ -285,12 +288,12 @@ def test_no_root_warning():
     data["l"] = rng.normal(size=len(data))
     data["m"] = rng.normal(size=len(data))
     data["y"] = data["m"] + 0.1 * rng.normal(size=len(data))
-    panel = prepare_panel(data, y="y", free=["l"], state=[], proxy="m", id="id", time="t")
+    panel = prepare_panel(data, y="y", free=["l"], state=[], proxy="m", unit="id", time="t")
     problem = build_acf(panel, np.ones(panel.n), degree=2, lom_degree=3, first_stage_controls=True).problem
     moment = np.array([problem.resid(np.array([g]))[0] for g in np.linspace(-30, 30, 601)])
     assert moment.max() < -0.05
     with pytest.warns(NoRootWarning, match="no root of the moment conditions"):
-        res = production.estimate(data, "acf", "y", "l", [], "m", "id", "t")
+        res = production.estimate(data, "acf", y="y", free="l", state=[], proxy="m", unit="id", time="t")
     assert not res.extra["root_found"]
     assert "no root" in res.summary
 
@@ -303,17 +306,16 @@ def test_no_root_warning():
 def test_bootstrap_same_seed_same_errors_any_workers(sim):
     small = sim[sim["firm"] < 300]
     kw = dict(bootstrap=40, seed=2024, batch_size=20)
-    one = production.estimate(small, "lp", "y", "l", "k", "m", "firm", "year", n_jobs=1, **kw)
-    two = production.estimate(small, "lp", "y", "l", "k", "m", "firm", "year", n_jobs=2, **kw)
+    one = production.estimate(small, "lp", **SIM, proxy="m", n_jobs=1, **kw)
+    two = production.estimate(small, "lp", **SIM, proxy="m", n_jobs=2, **kw)
     pd.testing.assert_series_equal(one.std_errors, two.std_errors, check_exact=True)
-    other = production.estimate(
-        small, "lp", "y", "l", "k", "m", "firm", "year", n_jobs=1, bootstrap=40, seed=7
+    other = production.estimate(small, "lp", **SIM, proxy="m", n_jobs=1, bootstrap=40, seed=7
     )
     assert not np.allclose(one.std_errors, other.std_errors)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MultipleRootsWarning)
-        a1 = production.estimate(small, "acf", "y", "l", "k", "m", "firm", "year", n_jobs=1, **kw)
-        a2 = production.estimate(small, "acf", "y", "l", "k", "m", "firm", "year", n_jobs=2, **kw)
+        a1 = production.estimate(small, "acf", **SIM, proxy="m", n_jobs=1, **kw)
+        a2 = production.estimate(small, "acf", **SIM, proxy="m", n_jobs=2, **kw)
     pd.testing.assert_series_equal(a1.std_errors, a2.std_errors, check_exact=True)
     assert a1.inference["failed_replications"] == a2.inference["failed_replications"]
 
@@ -321,7 +323,7 @@ def test_bootstrap_same_seed_same_errors_any_workers(sim):
 @pytest.mark.reference
 def test_bootstrap_weights_equal_resampled_panels_with_new_ids(chilean):
     """A replicate (firm weights) equals the estimate on the drawn firms stacked with new ids."""
-    panel = prepare_panel(chilean, y="Y", free=FREE, state=["sX"], proxy="pX", id="idvar", time="timevar")
+    panel = prepare_panel(chilean, y="Y", free=FREE, state=["sX"], proxy="pX", unit="idvar", time="timevar")
     seq = np.random.SeedSequence(99).spawn(1)[0]
     w = replicate_weights(seq, panel.firm, panel.n_firms)
     draws = np.random.default_rng(np.random.SeedSequence(99).spawn(1)[0]).integers(
@@ -332,12 +334,12 @@ def test_bootstrap_weights_equal_resampled_panels_with_new_ids(chilean):
         [chilean[chilean["idvar"] == ids[f]].assign(idvar=new) for new, f in enumerate(draws)],
         ignore_index=True,
     )
-    direct = production.estimate(stacked, "lp", *ARGS, "pX", *PANEL)
+    direct = production.estimate(stacked, "lp", **CHILEAN, proxy="pX")
     weighted = fit_oplp(panel, w, starts=[direct.params[["sX"]].to_numpy()])
     np.testing.assert_allclose(weighted.params, direct.params, atol=1e-8)
     b_w = build_acf(panel, w, degree=2, lom_degree=3, first_stage_controls=True).problem
     stacked_panel = prepare_panel(
-        stacked, y="Y", free=FREE, state=["sX"], proxy="pX", id="idvar", time="timevar"
+        stacked, y="Y", free=FREE, state=["sX"], proxy="pX", unit="idvar", time="timevar"
     )
     b_s = build_acf(
         stacked_panel, np.ones(stacked_panel.n), degree=2, lom_degree=3, first_stage_controls=True
@@ -348,7 +350,7 @@ def test_bootstrap_weights_equal_resampled_panels_with_new_ids(chilean):
 
 def test_acf_jacobian_is_exact(sim):
     panel = prepare_panel(
-        sim[sim["firm"] < 200], y="y", free=["l"], state=["k"], proxy="m", id="firm", time="year"
+        sim[sim["firm"] < 200], y="y", free=["l"], state=["k"], proxy="m", unit="firm", time="year"
     )
     problem = build_acf(panel, np.ones(panel.n), degree=2, lom_degree=3, first_stage_controls=True).problem
     theta, h = np.array([0.45, 0.35]), 1e-6
@@ -365,18 +367,18 @@ def test_acf_jacobian_is_exact(sim):
 
 def test_bad_inputs_name_the_column(sim):
     with pytest.raises(ValueError, match="'capital'"):
-        production.estimate(sim, "acf", "y", "l", "capital", "m", "firm", "year")
+        production.estimate(sim, "acf", **{**SIM, "state": "capital"}, proxy="m")
     bad = sim.assign(l=sim["l"].astype(str))
     with pytest.raises(ValueError, match=r"column 'l'.*numeric"):
-        production.estimate(bad, "ols", "y", "l", "k", None, "firm", "year")
+        production.estimate(bad, "ols", **SIM)
     with pytest.raises(ValueError, match="needs a proxy"):
-        production.estimate(sim, "lp", "y", "l", "k", None, "firm", "year")
+        production.estimate(sim, "lp", **SIM)
     with pytest.raises(ValueError, match="method must be one of"):
-        production.estimate(sim, "gmm", "y", "l", "k", "m", "firm", "year")
+        production.estimate(sim, "gmm", **SIM, proxy="m")
     with pytest.raises(ValueError, match="more than once"):
-        production.estimate(pd.concat([sim, sim.head(1)]), "ols", "y", "l", "k", None, "firm", "year")
+        production.estimate(pd.concat([sim, sim.head(1)]), "ols", **SIM)
     with pytest.raises(ValueError, match="'k' is given both"):
-        production.estimate(sim, "ols", "y", ["l", "k"], "k", None, "firm", "year")
+        production.estimate(sim, "ols", **{**SIM, "free": ["l", "k"]})
 
 
 def test_dropped_rows_are_counted_and_shown(sim):
@@ -384,14 +386,14 @@ def test_dropped_rows_are_counted_and_shown(sim):
     levels = data.assign(y=np.exp(data["y"]), l=np.exp(data["l"]), k=np.exp(data["k"]), m=np.exp(data["m"]))
     levels.loc[levels.index[:5], "l"] = 0.0
     levels.loc[levels.index[10:13], "m"] = np.nan
-    res = production.estimate(levels, "lp", "y", "l", "k", "m", "firm", "year", logs=True)
+    res = production.estimate(levels, "lp", **SIM, proxy="m", logs=True)
     dropped = res.dropped["rows"]
     assert dropped["non-positive l before log"] == 5
     assert dropped["missing or non-finite proxy m"] == 3
     assert "non-positive l before log" in res.summary
     n_lag = dropped["no calendar lag (first year of the firm or a year gap)"]
     assert res.nobs + n_lag + 8 == len(levels)
-    logged = production.estimate(data, "lp", "y", "l", "k", "m", "firm", "year")
+    logged = production.estimate(data, "lp", **SIM, proxy="m")
     assert logged.dropped["rows"].sum() == 300  # only the first year of each firm
     # productivity is aligned with the input rows, NaN where the row was dropped
     tfp = res.productivity()
@@ -409,6 +411,35 @@ def test_results_shape(acf):
     assert set(acf.conf_int().columns) == {"lower", "upper"}
     assert list(acf.tidy().columns) == ["estimate", "std_error", "t", "p", "conf_low", "conf_high"]
     assert "rows dropped" in acf.summary and "<table" in acf._repr_html_()
+    # no standard errors: a diagonal covariance of NaN, and the results say so
+    assert acf.cov.shape == (3, 3) and acf.cov.isna().all().all()
+    assert acf.inference["covariance"].startswith("diagonal only")
+    assert acf.inference["distribution"] == "normal"  # as R prodest
+
+
+@pytest.mark.reference
+def test_covariance_and_intervals(chilean):
+    """Analytic (OLS) and bootstrap (LP) covariances; normal intervals as R prodest."""
+    ols = production.estimate(chilean, "ols", **CHILEAN)
+    assert ols.cov.notna().all().all()
+    np.testing.assert_allclose(np.sqrt(np.diag(ols.cov)), ols.std_errors, rtol=1e-12)
+    assert ols.cov.loc["fX1", "fX2"] != 0
+    z = 1.959963984540054
+    np.testing.assert_allclose(ols.conf_int()["upper"], ols.params + z * ols.std_errors)
+    np.testing.assert_allclose(ols.pvalues, 2 * stats.norm.sf(np.abs(ols.params / ols.std_errors)))
+    lp = production.estimate(chilean, "lp", **CHILEAN, proxy="pX", bootstrap=12, seed=4, n_jobs=1)
+    draws = lp.extra["bootstrap_draws"].dropna()
+    np.testing.assert_allclose(lp.cov.to_numpy(), np.cov(draws.to_numpy(), rowvar=False), rtol=1e-12)
+    np.testing.assert_allclose(np.sqrt(np.diag(lp.cov)), lp.std_errors, rtol=1e-12)
+
+
+def test_arguments_are_keywords_and_one_panel_means_one_panel(sim):
+    with pytest.raises(TypeError):
+        production.estimate(sim, "ols", "y", "l", "k", None, "firm", "year")  # type: ignore[misc]
+    with pytest.raises(TypeError, match="by"):
+        production.estimate(sim, "ols", **SIM, by="firm")  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="'nace'"):
+        production.estimate_by(sim, "ols", by="nace", **SIM)
 
 
 def test_pooling_plan():
@@ -426,18 +457,30 @@ def test_estimate_by_industry(sim):
     data = sim[sim["firm"] < 400].copy()
     data["nace2"] = np.select([data["firm"] < 180, data["firm"] < 200], [10, 11], 13)
     kw = dict(by="nace2", min_obs=500, bootstrap=20, seed=1)
-    one = production.estimate(data, "lp", "y", "l", "k", "m", "firm", "year", n_jobs=1, **kw)
-    two = production.estimate(data, "lp", "y", "l", "k", "m", "firm", "year", n_jobs=2, **kw)
+    one = production.estimate_by(data, "lp", **SIM, proxy="m", n_jobs=1, **kw)
+    two = production.estimate_by(data, "lp", **SIM, proxy="m", n_jobs=2, **kw)
     table = one.table
     assert table.loc[11, "estimated_as"] == "11+13" and table.loc[13, "estimated_as"] == "11+13"
     assert table.loc[11, "pooled_with"] == "13" and "min_obs=500" in table.loc[11, "reason"]
     assert table.loc[10, "reason"] == "own estimate"
     assert set(one.results) == {"10", "11+13"}
-    pd.testing.assert_frame_equal(one.params, two.params)
-    pd.testing.assert_frame_equal(one.std_errors, two.std_errors)
+    pd.testing.assert_series_equal(one.params, two.params)
+    pd.testing.assert_series_equal(one.std_errors, two.std_errors)
     tfp = one.productivity()
     assert tfp.index.equals(data.index) and tfp.notna().all()
     assert "Per-industry" in one.summary
+    # the results shape over all groups: stacked by (group, term), block-diagonal covariance
+    assert isinstance(one, EstimationResults)
+    assert list(one.params.index.names) == ["group", "term"]
+    pd.testing.assert_frame_equal(one.params_by_group, one.params.unstack("term")[["l", "k"]],
+                                  check_names=False)
+    assert one.nobs == sum(r.nobs for r in one.results.values())
+    cov = one.cov
+    for g, r in one.results.items():
+        np.testing.assert_allclose(cov.loc[g, g].to_numpy(), r.cov.to_numpy())
+    assert (cov.loc["10", "11+13"].to_numpy() == 0).all()
+    np.testing.assert_allclose(np.sqrt(np.diag(cov)), one.std_errors)
+    assert list(one.tidy().index.names) == ["group", "term"]
     # every row left out is counted, before the groups are formed and within them
     lag_reason = "no calendar lag (first year of the firm or a year gap)"
     assert one.dropped.loc[lag_reason, "rows"] == sum(
@@ -445,8 +488,8 @@ def test_estimate_by_industry(sim):
     assert one.dropped.loc[lag_reason, "stage"] == "second stage"
     levels = data.assign(m=np.exp(data["m"]))
     levels.loc[levels.index[:7], "m"] = 0.0
-    logged = production.estimate(levels, "lp", "y", "l", "k", "m", "firm", "year", n_jobs=1,
-                                 logs=["m"], by="nace2", min_obs=500)
+    logged = production.estimate_by(levels, "lp", **SIM, proxy="m", n_jobs=1,
+                                    logs=["m"], by="nace2", min_obs=500)
     assert logged.dropped.loc["non-positive m before log", "rows"] == 7
     assert logged.dropped.loc["non-positive m before log", "stage"] == "all stages"
 
@@ -459,11 +502,11 @@ def test_dask_backend_gives_the_same_errors(sim):
 
     small = sim[sim["firm"] < 200]
     kw = dict(bootstrap=40, seed=8, batch_size=20)
-    local = production.estimate(small, "lp", "y", "l", "k", "m", "firm", "year", n_jobs=1, **kw)
+    local = production.estimate(small, "lp", **SIM, proxy="m", n_jobs=1, **kw)
     with (
         distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False) as cluster,
         distributed.Client(cluster),
         joblib.parallel_config(backend="dask"),
     ):
-        remote = production.estimate(small, "lp", "y", "l", "k", "m", "firm", "year", n_jobs=2, **kw)
+        remote = production.estimate(small, "lp", **SIM, proxy="m", n_jobs=2, **kw)
     pd.testing.assert_series_equal(local.std_errors, remote.std_errors, check_exact=True)

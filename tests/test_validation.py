@@ -18,7 +18,7 @@ from clusterpolicy.checks import reference as validation
 pytestmark = pytest.mark.reference
 
 # prodest 1.0.1's prodestWRDG ("IV version") is not reproduced exactly yet (variant="iv" is Stata
-# prodest's stacked IV; see clusterpolicy.production.estimate): its rows are tested separately.
+# prodest's stacked IV; see clusterpolicy.estimators.production.estimate): its rows are tested separately.
 KNOWN_DIFFERENCES = {"WRDG_table1", "WRDG_inv_sec33"}
 
 

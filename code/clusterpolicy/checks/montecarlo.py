@@ -9,7 +9,7 @@ Estimators (``run(estimators=...)``):
 
 ``"acf"`` (:func:`replicate_acf`)
     Ackerberg–Caves–Frazer value-added production function, as chapter 03 fits it
-    (:func:`clusterpolicy.production.estimate`, labour free, capital state, materials the proxy,
+    (:func:`clusterpolicy.estimators.production.estimate`, labour free, capital state, materials the proxy,
     membership in the law of motion), in **one industry**: by default the industry with the
     largest weight in the panel's shape. Estimands: the labour and capital elasticities; truth:
     the generator's elasticities of that industry. Standard errors only with a firm bootstrap
@@ -24,7 +24,7 @@ Estimators (``run(estimators=...)``):
 ``"internationalization"`` (:func:`replicate_internationalization`)
     Probit initiation and fractional-logit intensity models of study 2 with their average
     marginal effects of clustering; one replication is
-    ``clusterpolicy.internationalization._mc_replication`` (the function behind that module's
+    ``clusterpolicy.checks.serial_montecarlo._mc_replication`` (the function behind that module's
     own ``monte_carlo``), so both Monte Carlo studies draw the same data from the same seed.
 
 The DiD estimators are applied to the firms' **true** log TFP (the generator's latent
@@ -41,7 +41,7 @@ generator's ``theta`` itself is kept in the column ``nominal``.
 Seeds: replication ``r`` uses ``numpy.random.SeedSequence(seed).spawn(R)[r]``; everything it
 draws (the panel, the tech-firm sample, matching ties, bootstrap draws) comes from words of
 that sequence. Replications run as :class:`joblib.Parallel` tasks, so the results are the same
-with one worker, several local processes or a Dask cluster (``clusterpolicy.parallel.backend``).
+with one worker, several local processes or a Dask cluster (``clusterpolicy.core.parallel.backend``).
 The panel of a replication is generated once and shared by the panel estimators (common random
 numbers: ACF, Callaway–Sant'Anna and the conditional DiD see the same firms).
 """
@@ -109,7 +109,19 @@ def scaled_shape(shape: Any, firms: int) -> Any:
     """The panel shape with every cluster's member count scaled to ``firms`` firms.
 
     The shapes fix the number of members for their full number of firms; a smaller panel
-    keeps the share of members (as :func:`clusterpolicy.cluster_effects.selection_panel`).
+    keeps the share of members.
+
+    Parameters
+    ----------
+    shape : str or PanelShape
+        A shape or its name (:func:`clusterpolicy.synthetic.get_shape`).
+    firms : int
+        Firms of the panel.
+
+    Returns
+    -------
+    PanelShape
+        The shape with each cluster's ``members`` scaled (at least 1).
     """
 
     shape = synthetic.get_shape(shape)
@@ -155,9 +167,24 @@ def replicate_acf(seq: np.random.SeedSequence, firms: int = 2000, *, shape: str 
                   industry: str | None = None, bootstrap: int = 0) -> list[dict[str, Any]]:
     """ACF in one industry of a fresh synthetic panel: labour and capital elasticities.
 
-    ``industry``: NACE code (default: the industry with the largest weight in the shape, the
-    first one on ties). ``bootstrap``: firm-bootstrap replications for the standard errors
-    (0: no standard error, NaN). Returns one row per elasticity (``beta_l``, ``beta_k``).
+    Parameters
+    ----------
+    seq : numpy.random.SeedSequence
+        The replication's seed (its words seed the data set and every random choice).
+    firms : int, default 2000
+        Firms of the synthetic panel (member counts scaled to it).
+    shape : str, default "flanders"
+        The panel's shape.
+    industry : str, optional
+        NACE code (default: the industry with the largest weight in the shape, the first one
+        on ties).
+    bootstrap : int, default 0
+        Firm-bootstrap replications for the standard errors (0: no standard error, NaN).
+
+    Returns
+    -------
+    list of dict
+        Rows of :data:`COLUMNS` without ``replication``. One row per elasticity (``beta_l``, ``beta_k``).
     """
 
     data = _panel(seq, firms, shape)
@@ -170,8 +197,9 @@ def replicate_acf(seq: np.random.SeedSequence, firms: int = 2000, *, shape: str 
         warnings.simplefilter("always")
         try:
             fit = production.estimate(
-                sub, "acf", tfp.Y, tfp.FREE, tfp.STATE, tfp.PROXY, "firm_id", "year", 2,
-                law_of_motion_controls=["member"], bootstrap=int(bootstrap),
+                sub, "acf", y=tfp.Y, free=tfp.FREE, state=tfp.STATE, proxy=tfp.PROXY,
+                unit="firm_id", time="year", degree=2, law_of_motion_controls=["member"],
+                bootstrap=int(bootstrap),
                 seed=np.random.SeedSequence(_words(seq)[2]) if bootstrap else None, n_jobs=1)
             failed = "" if fit.extra.get("root_found", True) else "no root of the moment conditions"
             est = {k: float(fit.params[v]) for k, v in names.items()}
@@ -198,6 +226,20 @@ def replicate_cs(seq: np.random.SeedSequence, firms: int = 2000, *,
 
     Truth: the mean of ``theta_it`` over the post-join firm-years of the members of the
     balanced panel (the sample's intention-to-treat ATT).
+
+    Parameters
+    ----------
+    seq : numpy.random.SeedSequence
+        The replication's seed (its words seed the data set and every random choice).
+    firms : int, default 2000
+        Firms of the synthetic panel (member counts scaled to it).
+    shape : str, default "flanders"
+        The panel's shape.
+
+    Returns
+    -------
+    list of dict
+        Rows of :data:`COLUMNS` without ``replication``.
     """
 
     data = _panel(seq, firms, shape)
@@ -222,6 +264,22 @@ def replicate_conditional_did(seq: np.random.SeedSequence, firms: int = 2000, *,
 
     Truth: the mean over the matched members of their mean ``theta_it`` after joining (the
     estimator's own intention-to-treat ATT).
+
+    Parameters
+    ----------
+    seq : numpy.random.SeedSequence
+        The replication's seed (its words seed the data set and every random choice).
+    firms : int, default 2000
+        Firms of the synthetic panel (member counts scaled to it).
+    shape : str, default "flanders"
+        The panel's shape.
+    caliper : float or None, default 0.2
+        Matching caliper (standard deviations of the logit score).
+
+    Returns
+    -------
+    list of dict
+        Rows of :data:`COLUMNS` without ``replication``.
     """
 
     data = _panel(seq, firms, shape)
@@ -249,6 +307,22 @@ def replicate_internationalization(seq: np.random.SeedSequence, n_pairs: int = 4
     tech-firm sample: the coefficients and average marginal effects named in ``quantities``.
 
     Truth: the generator's coefficient, or the AME at the true parameters on the same firms.
+
+    Parameters
+    ----------
+    seq : numpy.random.SeedSequence
+        The replication's seed (its words seed the data set and every random choice).
+    n_pairs : int, default 400
+        Matched pairs of the tech-firm sample.
+    quantities : sequence of str
+        Which coefficients and AMEs to keep.
+    level : float, default 0.95
+        Confidence level of the intervals.
+
+    Returns
+    -------
+    list of dict
+        Rows of :data:`COLUMNS` without ``replication``.
     """
 
     with warnings.catch_warnings(record=True) as caught:
@@ -279,7 +353,22 @@ ESTIMATORS: dict[str, Callable[..., list[dict[str, Any]]]] = {
 def replicate(seq: np.random.SeedSequence, estimators: Sequence[str], *, firms: int = 2000,
               n_pairs: int = 400, shape: str = "flanders", acf_bootstrap: int = 0,
               acf_industry: str | None = None) -> list[dict[str, Any]]:
-    """All requested estimators on the data of one replication (one task)."""
+    """All requested estimators on the data of one replication (one task).
+
+    Parameters
+    ----------
+    seq : numpy.random.SeedSequence
+        The replication's seed (its words seed the data set and every random choice).
+    estimators : sequence of str
+        Keys of :data:`ESTIMATORS`.
+    firms, n_pairs, shape, acf_bootstrap, acf_industry
+        See :func:`run`.
+
+    Returns
+    -------
+    list of dict
+        Rows of :data:`COLUMNS` without ``replication``.
+    """
     rows: list[dict[str, Any]] = []
     for name in estimators:
         if name == "acf":
@@ -327,7 +416,7 @@ def run(estimators: Sequence[str] = tuple(ESTIMATORS), replications: int = 40,
         of each tech-firm sample, and the panel's shape.
     n_jobs
         Workers (joblib semantics; ``1`` runs in this process). The backend is joblib's
-        default (loky processes) unless set by :func:`clusterpolicy.parallel.backend`.
+        default (loky processes) unless set by :func:`clusterpolicy.core.parallel.backend`.
     batch_size
         Replications per task.
     acf_bootstrap, acf_industry
@@ -375,6 +464,19 @@ def summarise(draws: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     critical value of ``level``) contains the truth, with its Monte Carlo standard error
     ``sqrt(p (1 - p) / R)``; ``bias_mcse`` is ``sd / sqrt(R)``. Failed replications (NaN
     estimate) are left out and counted in ``failed``; coverage is NaN without standard errors.
+
+    Parameters
+    ----------
+    draws : pandas.DataFrame
+        The table of :func:`run`.
+    level : float, default 0.95
+        Confidence level of the intervals whose coverage is counted.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``(estimator, estimand)``; columns ``replications, failed, truth, nominal,
+        mean, bias, bias_mcse, rmse, sd, mean_se, coverage, coverage_mcse, notes``.
     """
     z = stats.norm.ppf(0.5 + level / 2)
     rows = []

@@ -31,7 +31,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from clusterpolicy.core import provenance
+from clusterpolicy.core.notes import warnings_to_notes
 from clusterpolicy.estimators.did import (
     bacon,
     callaway_santanna,
@@ -94,8 +94,7 @@ NOT_RESULTS = frozenset({
 IDENTIFIERS = frozenset({"egt", "group", "time", "term", "treated", "untreated", "type", "bk"})
 
 FREE = ["fX1", "fX2"]
-_TFP_ARGS = ("Y", FREE, "sX")
-_TFP_PANEL = ("idvar", "timevar")
+_TFP_ARGS = {"y": "Y", "free": FREE, "state": "sX", "unit": "idvar", "time": "timevar"}
 _DID_ARGS = {"y": "lemp", "unit": "countyreal", "time": "year"}
 _AGGREGATIONS = {
     "simple": ("simple", {}),
@@ -117,8 +116,19 @@ class ReferenceNotFound(FileNotFoundError):
 
 
 def reference_status(reference_dir: str | Path) -> dict[str, Any]:
-    """Whether the reference results are available: ``{"status": "present" | "absent" |
-    "incomplete", "directory": resolved path, "missing": [relative paths]}``. Reads nothing."""
+    """Whether the reference results are available (reads nothing).
+
+    Parameters
+    ----------
+    reference_dir : str or path-like
+        The reference directory (``data/reference``).
+
+    Returns
+    -------
+    dict
+        ``{"status": "present" | "absent" | "incomplete", "directory": resolved path,
+        "missing": [relative paths]}``.
+    """
     directory = Path(reference_dir).expanduser().resolve()
     if not directory.is_dir():
         return {"status": "absent", "directory": directory, "missing": [*TFP_FILES, *DID_FILES]}
@@ -144,9 +154,24 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def reference_numbers(reference_dir: str | Path) -> pd.DataFrame:
-    """Every reference number in the JSON files, as ``ref_key`` (``file:path/in/json``) and
-    ``value``: numeric leaves, except inputs and metadata (:data:`NOT_RESULTS`) and row
-    identifiers (:data:`IDENTIFIERS`)."""
+    """Every reference number in the JSON files.
+
+    Parameters
+    ----------
+    reference_dir : str or path-like
+        The reference directory.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``ref_key`` (``file:path/in/json``) and ``value``: numeric leaves, except inputs and
+        metadata (:data:`NOT_RESULTS`) and row identifiers (:data:`IDENTIFIERS`).
+
+    Raises
+    ------
+    ReferenceNotFound
+        The directory or a file is missing.
+    """
     names = [name for name in (*TFP_FILES, *DID_FILES) if name.endswith(".json")]
     rows = []
     for name, path in zip(names, _locate(reference_dir, tuple(names)), strict=True):
@@ -247,14 +272,9 @@ class _Notes:
         self.items: list[str] = []
 
     def run(self, label: str, func: Any, *args: Any, **kwargs: Any) -> Any:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            out = func(*args, **kwargs)
-        for w in caught:
-            text = f"{label}: {w.category.__name__}: {w.message}"
-            if text not in self.items:
-                self.items.append(text)
-        return out
+        """``func(*args, **kwargs)``, its warnings recorded as ``"<label>: <Category>: <message>"``."""
+        with warnings_to_notes(self.items, label):
+            return func(*args, **kwargs)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -295,20 +315,34 @@ def _run_spec(entry: dict[str, Any]) -> tuple[str, str, dict[str, Any], str]:
 
 def tfp_comparison(reference_dir: str | Path, *, bootstrap: int = 20, seed: int = 1,
                    n_jobs: int = 1) -> pd.DataFrame:
-    """:func:`clusterpolicy.production.estimate` against R prodest 1.0.1 on its ``chilean`` panel.
+    """The production-function estimators against R prodest 1.0.1 on its ``chilean`` panel.
 
     One row per reference number of ``tfp/reference_chilean.json`` (see the module docstring for
-    the columns and tolerances). OP, LP and ACF are also bootstrapped (``bootstrap`` firm-block
-    replications, ``seed``) so that prodest's bootstrap standard errors can be compared by their
-    ratio; with ``bootstrap=0`` those rows are not compared. Warnings raised by the estimators
-    are in ``table.attrs["notes"]``.
+    the columns and tolerances), from :func:`clusterpolicy.estimators.production.estimate`. OP,
+    LP and ACF are also bootstrapped so that prodest's bootstrap standard errors can be
+    compared by their ratio.
+
+    Parameters
+    ----------
+    reference_dir : str or path-like
+        The reference directory.
+    bootstrap : int, default 20
+        Firm-block replications of OP, LP and ACF; 0: those rows are not compared.
+    seed : int, default 1
+        Seed of the bootstrap.
+    n_jobs : int, default 1
+        Workers of the bootstrap.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`COLUMNS`; the estimators' warnings are in ``table.attrs["notes"]``.
 
     Raises
     ------
     ReferenceNotFound
         ``reference_dir`` or one of its files does not exist.
     """
-
 
     csv_path, json_path = _locate(reference_dir, TFP_FILES)
     data = pd.read_csv(csv_path)
@@ -317,7 +351,7 @@ def tfp_comparison(reference_dir: str | Path, *, bootstrap: int = 20, seed: int 
     rows = _Rows(json_path.name)
 
     def fit(method: str, proxy: str | None, label: str, **options: Any) -> Any:
-        return notes.run(label, estimate, data, method, *_TFP_ARGS, proxy, *_TFP_PANEL, **options)
+        return notes.run(label, estimate, data, method, proxy=proxy, **_TFP_ARGS, **options)
 
     boot = {"bootstrap": bootstrap, "seed": seed, "n_jobs": n_jobs} if bootstrap else {}
     runs: dict[tuple[str, str, tuple], Any] = {}
@@ -329,7 +363,7 @@ def tfp_comparison(reference_dir: str | Path, *, bootstrap: int = 20, seed: int 
             runs[key] = fit(method, proxy, label, **options, **extra)
         return runs[key]
 
-    panels = {proxy: prepare_panel(data, y="Y", free=FREE, state=["sX"], proxy=proxy, id="idvar",
+    panels = {proxy: prepare_panel(data, y="Y", free=FREE, state=["sX"], proxy=proxy, unit="idvar",
                                    time="timevar") for proxy in ("pX", "inv")}
     ones = {proxy: np.ones(panel.n) for proxy, panel in panels.items()}
     acf_problem = build_acf(panels["pX"], ones["pX"], degree=2, lom_degree=3,
@@ -599,15 +633,28 @@ def _event(term: str) -> str:
 
 
 def did_comparison(reference_dir: str | Path, *, bootstrap_iters: int = 999, seed: int = 1) -> pd.DataFrame:
-    """:mod:`clusterpolicy.did` against R did 2.5.1, fixest 0.14.2, bacondecomp 0.1.1, did2s 1.2.1
-    and didimputation 0.5.0 on R did's ``mpdta`` panel.
+    """:mod:`clusterpolicy.estimators.did` against R did 2.5.1, fixest 0.14.2, bacondecomp 0.1.1,
+    did2s 1.2.1 and didimputation 0.5.0 on R did's ``mpdta`` panel.
 
     One row per reference number of ``did/reference_mpdta.json`` (16 Callaway-Sant'Anna settings:
     ATT(g,t), analytic SEs, pre-test, six aggregations; and R's bootstrap example) and of
     ``did/reference_mpdta_twfe_sunab_bacon.json``. R's bootstrap example is re-run with our
-    multiplier bootstrap (``bootstrap_iters`` draws, ``seed``): its point estimates are compared
-    tightly, its random SEs and critical values by their ratio (not at all with
-    ``bootstrap_iters=0``). Warnings are in ``table.attrs["notes"]``.
+    multiplier bootstrap: its point estimates are compared tightly, its random SEs and critical
+    values by their ratio.
+
+    Parameters
+    ----------
+    reference_dir : str or path-like
+        The reference directory.
+    bootstrap_iters : int, default 999
+        Draws of the multiplier bootstrap; 0: the bootstrap example is not compared.
+    seed : int, default 1
+        Seed of the bootstrap.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`COLUMNS`; the estimators' warnings are in ``table.attrs["notes"]``.
 
     Raises
     ------
@@ -768,7 +815,19 @@ def did_comparison(reference_dir: str | Path, *, bootstrap_iters: int = 999, see
 def summary(table: pd.DataFrame) -> pd.DataFrame:
     """Per family: the reference software, its numbers, how many are compared (tightly or by
     ratio), within tolerance and not compared, and the largest absolute difference among the
-    tightly compared ones (ratio-compared bootstrap SEs are random and left out of it)."""
+    tightly compared ones (ratio-compared bootstrap SEs are random and left out of it).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A comparison table (:data:`COLUMNS`) of :func:`tfp_comparison` and/or
+        :func:`did_comparison`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per family (index ``family``).
+    """
     out = []
     for family, part in table.groupby("family", sort=False):
         compared = part["check"] != "none"
@@ -786,7 +845,19 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def outside(table: pd.DataFrame) -> pd.DataFrame:
-    """The compared rows whose difference exceeds the tolerance."""
+    """The compared rows whose difference exceeds the tolerance.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A comparison table (:data:`COLUMNS`) of :func:`tfp_comparison` and/or
+        :func:`did_comparison`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Those rows of ``table``.
+    """
     return table[(table["check"] != "none") & ~table["within"].fillna(True).astype(bool)]
 
 
@@ -798,7 +869,19 @@ def by_setting(table: pd.DataFrame) -> pd.DataFrame:
     """One row per setting (a reference run): how many numbers, how many compared are within
     tolerance, and per kind of number (``group``) the largest absolute difference (tight
     comparisons), the range of ratios (random SEs) or "not compared"; ``remark`` holds the
-    notes and the reasons a number is not compared. Cells are text, ready to show."""
+    notes and the reasons a number is not compared. Cells are text, ready to show.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A comparison table (:data:`COLUMNS`) of :func:`tfp_comparison` and/or
+        :func:`did_comparison`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per setting (index ``setting``).
+    """
     groups = list(dict.fromkeys(table["group"]))
     out = []
     for setting, part in table.groupby("setting", sort=False):
@@ -832,7 +915,19 @@ def by_setting(table: pd.DataFrame) -> pd.DataFrame:
 
 def detail(table: pd.DataFrame) -> pd.DataFrame:
     """Every number of a comparison table, for display: ours, the reference, the absolute
-    difference, the tolerance and the verdict (yes / **no** / – for not compared)."""
+    difference, the tolerance and the verdict (yes / **no** / – for not compared).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A comparison table (:data:`COLUMNS`) of :func:`tfp_comparison` and/or
+        :func:`did_comparison`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Numbered from 1 (index ``#``).
+    """
     shown = table[["setting", "quantity", "ours", "reference", "abs_diff", "tolerance", "within",
                    "note"]].rename(columns={"abs_diff": "abs diff"})
     shown["within"] = table["within"].map(lambda v: "–" if v is pd.NA else ("yes" if v else "**no**"))

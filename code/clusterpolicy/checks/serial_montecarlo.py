@@ -99,7 +99,14 @@ class MonteCarloResults:
 
     def coverage(self) -> pd.DataFrame:
         """Per margin and quantity: mean truth, mean estimate, bias, sd of the estimates, mean
-        standard error, coverage of the intervals and its Monte Carlo standard error."""
+        standard error, coverage of the intervals and its Monte Carlo standard error.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``(margin, quantity)``; columns ``truth, mean_estimate, bias, sd_estimate,
+            mean_se, coverage, reps, coverage_mcse``.
+        """
         g = self.draws.groupby(["margin", "quantity"], sort=False)
         out = pd.DataFrame({
             "truth": g["truth"].mean(),
@@ -114,7 +121,13 @@ class MonteCarloResults:
         return out
 
     def verdict_rates(self) -> pd.Series:
-        """Share of replications in which each finding is ``reproduced``."""
+        """Share of replications in which each finding is ``reproduced``.
+
+        Returns
+        -------
+        pandas.Series
+            Named ``share reproduced``, one value per finding.
+        """
         return (self.verdict_draws == REPRODUCED).mean().rename("share reproduced")
 
 

@@ -19,7 +19,14 @@ import numpy as np
 
 
 def default_n_jobs() -> int:
-    """Worker count for local runs: every core this process may use."""
+    """Worker count for local runs: every core this process may use.
+
+    Returns
+    -------
+    int
+        The CPUs of this process's affinity mask (Linux), else the machine's CPU count; at
+        least 1.
+    """
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
@@ -30,7 +37,19 @@ def default_n_jobs() -> int:
 def backend(dask_scheduler: str | None = None, n_workers: int | None = None) -> Iterator[str]:
     """Run the joblib loops inside this block locally or on a Dask cluster.
 
-    Yields a short description of where the work runs, for the page to state.
+    Parameters
+    ----------
+    dask_scheduler : str, optional
+        Empty or None: local processes (joblib's loky). ``"local"``: a ``LocalCluster`` on this
+        machine, closed when the block ends. Otherwise the address of a running scheduler
+        (``tcp://host:8786``).
+    n_workers : int, optional
+        Workers of the ``LocalCluster`` (default :func:`default_n_jobs`).
+
+    Yields
+    ------
+    str
+        A short description of where the work runs, for the page to state.
     """
     if not dask_scheduler:
         yield f"local processes (joblib loky, {default_n_jobs()} workers)"
@@ -55,10 +74,35 @@ def backend(dask_scheduler: str | None = None, n_workers: int | None = None) -> 
 
 
 def spawn_seeds(seed: int, n: int) -> list[np.random.SeedSequence]:
-    """``n`` independent child seeds of ``seed``: task ``i`` gets the same stream everywhere."""
+    """``n`` independent child seeds of ``seed``: task ``i`` gets the same stream everywhere.
+
+    Parameters
+    ----------
+    seed : int
+        Root seed.
+    n : int
+        Number of children.
+
+    Returns
+    -------
+    list of numpy.random.SeedSequence
+        ``SeedSequence(seed).spawn(n)``.
+    """
     return np.random.SeedSequence(seed).spawn(n)
 
 
 def batches(n: int, size: int) -> list[range]:
-    """Split ``range(n)`` into consecutive batches (tasks of several replicates each)."""
+    """Split ``range(n)`` into consecutive batches (tasks of several replicates each).
+
+    Parameters
+    ----------
+    n : int
+        Number of items.
+    size : int
+        Items per batch (the last batch may be smaller).
+
+    Returns
+    -------
+    list of range
+    """
     return [range(start, min(start + size, n)) for start in range(0, n, size)]

@@ -17,7 +17,8 @@ from importlib import metadata
 from pathlib import Path
 
 INPUT_LOG_ENV = "CLUSTERPOLICY_INPUT_LOG"
-# Directory for results that several chapters share, set by the build (see clusterpolicy.tfp).
+# Directory for results that several chapters share, set by the build
+# (see clusterpolicy.studies.productivity).
 WORK_CACHE_ENV = "CLUSTERPOLICY_WORK_CACHE"
 
 # Distributions whose versions can change a number in the book.
@@ -46,7 +47,18 @@ _CHUNK = 1 << 20
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
-    """SHA-256 of a file's bytes, as hex."""
+    """SHA-256 of a file's bytes.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file.
+
+    Returns
+    -------
+    str
+        The digest as 64 hex characters.
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(_CHUNK), b""):
@@ -55,6 +67,18 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 
 
 def sha256_text(text: str) -> str:
+    """SHA-256 of a text encoded as UTF-8.
+
+    Parameters
+    ----------
+    text : str
+        The text.
+
+    Returns
+    -------
+    str
+        The digest as 64 hex characters.
+    """
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -62,10 +86,23 @@ _tracked: dict[str, str] = {}
 
 
 def track_input(path: str | os.PathLike[str]) -> Path:
-    """Declare that the running chapter reads ``path``; returns the resolved path.
+    """Declare that the running chapter reads ``path``.
 
-    Raises ``FileNotFoundError`` naming the path when it does not exist, so a chapter fails on
-    the first line that touches a missing file, with the file named.
+    Parameters
+    ----------
+    path : str or path-like
+        The input file.
+
+    Returns
+    -------
+    pathlib.Path
+        The resolved path.
+
+    Raises
+    ------
+    FileNotFoundError
+        Naming the path when it does not exist, so a chapter fails on the first line that
+        touches a missing file, with the file named.
     """
     resolved = Path(path).expanduser().resolve()
     if not resolved.is_file():
@@ -88,7 +125,16 @@ def track_optional(path: str | os.PathLike[str]) -> Path | None:
     A file that exists is tracked as by :func:`track_input`. One that does not is recorded as
     ``absent``: what a chapter shows can depend on a file *not* being there (a synthetic-data
     truth file, say), so the chapter's cached result is valid only while it is still absent.
-    Returns the resolved path, or ``None`` when there is no file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file looked for.
+
+    Returns
+    -------
+    pathlib.Path or None
+        The resolved path, or ``None`` when there is no file.
     """
     resolved = Path(path).expanduser().resolve()
     if resolved.is_file():
@@ -101,7 +147,18 @@ def track_optional(path: str | os.PathLike[str]) -> Path | None:
 
 
 def still_valid(record: dict[str, str]) -> bool:
-    """Whether an input recorded by :func:`track_input` or :func:`track_optional` is unchanged."""
+    """Whether an input recorded by :func:`track_input` or :func:`track_optional` is unchanged.
+
+    Parameters
+    ----------
+    record : dict of str to str
+        ``{"path": ..., "sha256": ...}`` (``sha256`` may be ``"absent"``).
+
+    Returns
+    -------
+    bool
+        The file has the recorded checksum (or is still absent).
+    """
     path = Path(record["path"])
     if record["sha256"] == ABSENT:
         return not path.exists()
@@ -116,12 +173,29 @@ def _log(record: dict[str, str]) -> None:
 
 
 def tracked_inputs() -> dict[str, str]:
-    """Inputs declared in this process so far: resolved path to SHA-256 (or ``absent``)."""
+    """Inputs declared in this process so far.
+
+    Returns
+    -------
+    dict of str to str
+        Resolved path -> SHA-256 (or ``"absent"``).
+    """
     return dict(_tracked)
 
 
 def read_input_log(log: Path) -> list[dict[str, str]]:
-    """Inputs recorded by a chapter's kernel, first read first, each path once."""
+    """Inputs recorded by a chapter's kernel, first read first, each path once.
+
+    Parameters
+    ----------
+    log : pathlib.Path
+        The log file (one JSON record per line); a missing log means no inputs.
+
+    Returns
+    -------
+    list of dict
+        ``{"path": ..., "sha256": ...}`` records, the last checksum of each path.
+    """
     if not log.exists():
         return []
     seen: dict[str, str] = {}
@@ -133,7 +207,13 @@ def read_input_log(log: Path) -> list[dict[str, str]]:
 
 
 def package_versions() -> dict[str, str]:
-    """Python and the versions of the distributions that can change a result."""
+    """Python and the versions of the distributions that can change a result.
+
+    Returns
+    -------
+    dict of str to str
+        ``"python"`` and each installed distribution of :data:`KEY_DISTRIBUTIONS` -> version.
+    """
     versions = {"python": platform.python_version()}
     for name in KEY_DISTRIBUTIONS:
         try:
@@ -148,7 +228,13 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
 
 def package_source_digest() -> str:
-    """SHA-256 over the helper package's source files (path and bytes), in a fixed order."""
+    """SHA-256 over the helper package's source files (path and bytes), in a fixed order.
+
+    Returns
+    -------
+    str
+        The digest as 64 hex characters.
+    """
     root = PACKAGE_ROOT
     digest = hashlib.sha256()
     for file in sorted(root.rglob("*.py")):
@@ -160,7 +246,18 @@ def package_source_digest() -> str:
 
 
 def git_commit(root: str | os.PathLike[str]) -> str | None:
-    """The commit checked out at ``root``, suffixed ``+dirty`` when tracked files differ."""
+    """The commit checked out at ``root``, suffixed ``+dirty`` when tracked files differ.
+
+    Parameters
+    ----------
+    root : str or path-like
+        A directory of the repository.
+
+    Returns
+    -------
+    str or None
+        The commit hash, or ``None`` outside a git repository (or without git).
+    """
     try:
         commit = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "HEAD"],

@@ -18,4 +18,18 @@ STREAMS = {"firms": 1, "productivity": 2, "membership": 3, "inputs": 4, "outputs
 
 
 def stream_rng(seed: int, stream: str) -> np.random.Generator:
+    """The random generator of one component of the synthetic data.
+
+    Parameters
+    ----------
+    seed : int
+        The run's seed.
+    stream : str
+        A key of :data:`STREAMS` (``"firms"``, ``"productivity"``, ...).
+
+    Returns
+    -------
+    numpy.random.Generator
+        Seeded with ``[seed, STREAMS[stream]]``: the same draws for the same seed and stream.
+    """
     return np.random.default_rng([int(seed), STREAMS[stream]])

@@ -28,17 +28,16 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from html import escape
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
-from clusterpolicy.core.results import EstimationResults, caught_warnings
+from clusterpolicy.core.notes import warnings_to_notes
+from clusterpolicy.core.results import EstimationResults
 from clusterpolicy.data.innovators import (
     CLUSTERING_TERMS,
     CONTROLS,
@@ -69,52 +68,24 @@ _MODEL_LABEL = {"probit": "probit", "logit": "logit", "fractional_logit": "fract
 class MarginResults(EstimationResults):
     """Estimates of one margin of internationalization (or of the two-part combination).
 
-    Everything of :class:`~clusterpolicy.results.EstimationResults`, plus
+    Everything of :class:`~clusterpolicy.core.results.EstimationResults`: ``cov`` is the
+    cluster-robust covariance by ``match_id`` (NaN with ``robust=False``), intervals and
+    p-values use the normal distribution (as statsmodels' maximum-likelihood models), ``notes``
+    hold what the estimation had to tell the reader (library warnings, convergence). Plus
 
     Attributes
     ----------
-    cov : DataFrame
-        Covariance matrix of ``params`` (cluster-robust by ``match_id``).
-    notes : list of str
-        What the estimation had to tell the reader (library warnings, convergence).
     spec : dict
         The specification, enough to predict and to re-estimate: ``margin``, ``model``,
         ``controls``, ``industry_reference``, ``industry_levels``, ``sample`` (``"all"`` or
         ``"international"``), ``outcome``.
     """
 
-    cov: pd.DataFrame = field(default_factory=pd.DataFrame)
-    notes: list[str] = field(default_factory=list)
     spec: dict[str, Any] = field(default_factory=dict)
     _scores: np.ndarray | None = field(default=None, repr=False)
     _hess_inv: np.ndarray | None = field(default=None, repr=False)
     _rows: np.ndarray | None = field(default=None, repr=False)  # positions in the prepared data
     _groups: np.ndarray | None = field(default=None, repr=False)
-
-    def __repr__(self) -> str:
-        return f"<MarginResults {self.model}: {len(self.params)} terms, {self.nobs} obs>"
-
-    @property
-    def summary(self) -> str:
-        text = super().summary
-        if self.notes:
-            text += "\nNotes:\n" + "\n".join(f"  - {note}" for note in self.notes)
-        return text
-
-    def _repr_html_(self) -> str:
-        html = super()._repr_html_()
-        if self.notes:
-            items = "".join(f"<li>{escape(note)}</li>" for note in self.notes)
-            html += f"<p><small>Notes:</small></p><ul><small>{items}</small></ul>"
-        return html
-
-
-@contextmanager
-def _capture(notes: list[str], source: str) -> Iterator[None]:
-    """Record every warning raised inside the block as a note instead of emitting it."""
-    with caught_warnings() as messages:
-        yield
-    notes.extend(note for note in (f"{source}: {m}" for m in messages) if note not in notes)
 
 
 def _industry_levels(df: pd.DataFrame) -> tuple[str, list[str]]:
@@ -163,7 +134,7 @@ def _cluster_sandwich(scores: np.ndarray, hess_inv: np.ndarray, groups: np.ndarr
 def _inference_dict(n_clusters: int, extra: str = "") -> dict[str, Any]:
     out = {"covariance": "cluster-robust by match_id (CRV1, small-sample factor "
                          "G/(G-1)·(N-1)/(N-K))" + extra,
-           "clusters": n_clusters, "critical values": "normal"}
+           "clusters": n_clusters, "distribution": "normal"}
     return out
 
 
@@ -180,7 +151,7 @@ def _fit_index(df: pd.DataFrame, model: str, controls: Sequence[str], *, margin:
     notes: list[str] = []
     kwargs: dict[str, Any] = ({"cov_type": "cluster", "cov_kwds": {"groups": groups}} if robust
                               else {})
-    with _capture(notes, f"{what}, statsmodels"):
+    with warnings_to_notes(notes, f"{what}, statsmodels"):
         if model == "fractional_logit":
             y = df["foreign_share"].to_numpy(dtype=float)
             mod = sm.GLM(y, X, family=sm.families.Binomial())
@@ -336,7 +307,7 @@ def _tobit(df: pd.DataFrame, controls: Sequence[str], robust: bool = True) -> Ma
         ll, sc = _tobit_obs(theta, y, X)
         return -float(ll.sum()), -sc.sum(axis=0)
 
-    with _capture(notes, f"{what}, scipy"):
+    with warnings_to_notes(notes, f"{what}, scipy"):
         opt = optimize.minimize(fun, start, jac=True, method="BFGS",
                                 options={"gtol": 1e-8, "maxiter": 2000})
     theta = opt.x
@@ -596,7 +567,20 @@ class _Evaluator:
 
 
 def predict(result: MarginResults, df: pd.DataFrame) -> pd.Series:
-    """Expected outcome of ``result``'s margin for each firm of its sample in ``df``."""
+    """Expected outcome of ``result``'s margin for each firm of its sample in ``df``.
+
+    Parameters
+    ----------
+    result : MarginResults
+        From :func:`initiation`, :func:`intensity` or :func:`two_part`.
+    df : DataFrame
+        The prepared data (all firms); the firms of the result's sample are used.
+
+    Returns
+    -------
+    Series
+        Named ``expected``, indexed like those firms.
+    """
     ev = _Evaluator(result, df)
     m, _ = ev.evaluate(result.params.to_numpy())
     return pd.Series(m, index=ev.data.index, name="expected")
@@ -801,6 +785,24 @@ def adjusted_predictions(result: MarginResults, df: pd.DataFrame,
     ``AP(z0, g) = mean over firms i of g of E[y | x_i, z = z0]``: the level whose slope
     :func:`marginal_effects` reports. Same firms, grid and output columns as there, with
     ``prediction`` in place of ``ame``.
+
+    Parameters
+    ----------
+    result : MarginResults
+        From :func:`initiation`, :func:`intensity` or :func:`two_part`.
+    df : DataFrame
+        The prepared data (all firms) the result was estimated on.
+    grid : int or array of float, default 41
+        Number of evenly spaced ``z`` values over the observed range, or the values.
+    by : {"serial", None}, default "serial"
+        Curves by group or pooled.
+    level : float, default 0.95
+        Confidence level of the pointwise bands (normal critical values).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``margin, model, group, z, clustering, prediction, se, lower, upper``.
     """
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}")
@@ -830,6 +832,20 @@ def average_marginal_effects(result: MarginResults, df: pd.DataFrame,
     ``AME(g) = mean over firms i of g of d E[y | x_i] / dz`` (each firm at its own ``z``), and
     the difference serial − non-serial with its standard error (the covariance of the two
     is taken into account: both come from the same parameter vector).
+
+    Parameters
+    ----------
+    result : MarginResults
+        From :func:`initiation`, :func:`intensity` or :func:`two_part`.
+    df : DataFrame
+        The prepared data (all firms) the result was estimated on.
+    method : {"delta", "bootstrap"}, default "delta"
+        Delta method (normal intervals and p-values), or a pairs bootstrap (percentile
+        intervals, normal p-values from the bootstrap standard error).
+    level : float, default 0.95
+        Confidence level.
+    n_boot, seed, n_jobs : int
+        Bootstrap replications, seed and parallel jobs (``method="bootstrap"`` only).
 
     Returns
     -------
@@ -875,10 +891,25 @@ def turning_point(result: MarginResults, group: Group = "non-serial", level: flo
     Non-serial: ``b1 = b_z``, ``b2 = b_z2``; serial: ``b1 = b_z + b_sz``,
     ``b2 = b_z2 + b_sz2``. Standard error by the delta method.
 
+    Parameters
+    ----------
+    result : MarginResults
+        One margin (not the two-part combination).
+    group : {"non-serial", "serial"}, default "non-serial"
+        Whose profile.
+    level : float, default 0.95
+        Confidence level of the interval (normal critical values).
+
     Returns
     -------
     Series
-        ``curvature, curvature_se, curvature_p, turning_point, se, lower, upper``.
+        ``slope_at_mean`` (``b1``), ``curvature`` (``b2``), ``curvature_se``, ``curvature_p``,
+        ``turning_point`` (in standardised log clustering ``z``), ``se``, ``lower``, ``upper``.
+
+    Raises
+    ------
+    ValueError
+        A two-part result, or an unknown group.
     """
     if result.spec.get("margin") == "two_part":
         raise ValueError("turning_point: use one part of the two-part model")

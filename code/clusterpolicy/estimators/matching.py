@@ -3,7 +3,7 @@
 Logit propensity score (statsmodels GLM), greedy nearest-neighbour matching on the logit of
 the score (or the score itself) with a caliper, with or without replacement, seeded
 tie-breaking; common-support trimming and a balance table. This is the first stage of
-:func:`clusterpolicy.did.conditional_did`, usable on its own.
+:func:`clusterpolicy.estimators.did.conditional_did`, usable on its own.
 
 Conventions (stated so that a chapter can repeat them):
 
@@ -29,13 +29,15 @@ Conventions (stated so that a chapter can repeat them):
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+
+from clusterpolicy.core.notes import warnings_to_notes
+from clusterpolicy.core.results import EstimationResults
 
 __all__ = ["MatchResult", "balance_table", "design_matrix", "match", "propensity_score"]
 
@@ -50,6 +52,24 @@ def design_matrix(units: pd.DataFrame, covariates: Sequence[str]) -> pd.DataFram
 
     All levels are kept (the balance table shows each); :func:`propensity_score` drops the
     first level of each categorical covariate to avoid collinearity with the constant.
+
+    Parameters
+    ----------
+    units : DataFrame
+        One row per unit.
+    covariates : list of str
+        Columns of ``units``; booleans and numbers are kept as floats, anything else becomes
+        one 0/1 column per level (levels sorted as text).
+
+    Returns
+    -------
+    DataFrame
+        Indexed like ``units``.
+
+    Raises
+    ------
+    ValueError
+        A covariate is not a column of ``units``, or no covariate is given.
     """
     missing = [c for c in covariates if c not in units]
     if missing:
@@ -74,27 +94,17 @@ def design_matrix(units: pd.DataFrame, covariates: Sequence[str]) -> pd.DataFram
     return pd.concat(parts, axis=1)
 
 
-def propensity_score(
-    units: pd.DataFrame, treatment: str, covariates: Sequence[str], notes: list[str] | None = None
-) -> pd.Series:
-    """Logit propensity score P(treated | covariates), one value per row of ``units``.
+@dataclass(frozen=True)
+class _Logit:
+    """The propensity-score logit: fitted scores, coefficients and their covariance."""
 
-    Parameters
-    ----------
-    units : DataFrame
-        One row per unit.
-    treatment : str
-        0/1 column.
-    covariates : list of str
-        Columns of ``units``; non-numeric ones enter as level indicators.
-    notes : list of str, optional
-        Receives the estimation's warnings (e.g. quasi-separation) as sentences.
+    pscore: pd.Series
+    params: pd.Series
+    cov: pd.DataFrame
 
-    Returns
-    -------
-    Series
-        Fitted probabilities, indexed like ``units``.
-    """
+
+def _logit(units: pd.DataFrame, treatment: str, covariates: Sequence[str], notes: list[str]) -> _Logit:
+    """Fit the logit of :func:`propensity_score`; its warnings go to ``notes``."""
     from statsmodels.genmod import families
     from statsmodels.genmod.generalized_linear_model import GLM
 
@@ -107,14 +117,39 @@ def propensity_score(
     X = design[keep]
     X = X.loc[:, X.std(ddof=0) > 0]
     X.insert(0, "const", 1.0)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with warnings_to_notes(notes, "propensity score (statsmodels GLM logit)"):
         fit = GLM(treated, X.to_numpy(), family=families.Binomial()).fit()
-    if notes is not None:
-        for item in caught:
-            if not issubclass(item.category, DeprecationWarning | FutureWarning):
-                notes.append(f"propensity score (statsmodels GLM logit): {item.message}")
-    return pd.Series(np.asarray(fit.fittedvalues, dtype=float), index=units.index, name="pscore")
+        cov = np.asarray(fit.cov_params(), dtype=float)
+    return _Logit(
+        pscore=pd.Series(np.asarray(fit.fittedvalues, dtype=float), index=units.index, name="pscore"),
+        params=pd.Series(np.asarray(fit.params, dtype=float), index=X.columns),
+        cov=pd.DataFrame(cov, index=X.columns, columns=X.columns),
+    )
+
+
+def propensity_score(
+    units: pd.DataFrame, treatment: str, covariates: Sequence[str], notes: list[str] | None = None
+) -> pd.Series:
+    """Logit propensity score P(treated | covariates), one value per row of ``units``.
+
+    Parameters
+    ----------
+    units : DataFrame
+        One row per unit.
+    treatment : str
+        0/1 column.
+    covariates : list of str
+        Columns of ``units``; non-numeric ones enter as level indicators (the first level of
+        each left out), constant columns are left out.
+    notes : list of str, optional
+        Receives the estimation's warnings (e.g. quasi-separation) as notes.
+
+    Returns
+    -------
+    Series
+        Fitted probabilities, indexed like ``units``.
+    """
+    return _logit(units, treatment, covariates, notes if notes is not None else []).pscore
 
 
 def _weighted_var(x: np.ndarray, w: np.ndarray) -> float:
@@ -185,9 +220,15 @@ def balance_table(
     return table
 
 
-@dataclass
-class MatchResult:
+@dataclass(repr=False, kw_only=True)
+class MatchResult(EstimationResults):
     """Outcome of :func:`match`.
+
+    Everything of :class:`~clusterpolicy.core.results.EstimationResults` for the
+    propensity-score logit: ``params`` its coefficients (``const`` and the covariates, levels
+    of categorical ones as ``col=level``), ``std_errors``, ``cov`` (statsmodels' model-based
+    covariance), normal intervals and p-values, ``nobs`` the units, ``notes`` what the reader
+    should know (drops, the logit's warnings). Plus:
 
     Attributes
     ----------
@@ -204,8 +245,6 @@ class MatchResult:
         Counts (index ``item``, column ``value``): treated, controls, treated off common
         support (dropped), treated without a control within the caliper (dropped),
         treated matched, controls used, caliper, score ranges.
-    notes : list of str
-        What the reader should know (drops, warnings).
     settings : dict
         The options used.
     """
@@ -215,8 +254,7 @@ class MatchResult:
     pscore: pd.Series
     balance: pd.DataFrame
     support: pd.DataFrame
-    notes: list[str] = field(default_factory=list)
-    settings: dict = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
 class _Available:
@@ -375,7 +413,8 @@ def match(
         raise ValueError("units must have one row per unit (duplicate index values)")
 
     notes: list[str] = []
-    ps = propensity_score(units, treatment, covariates, notes)
+    logit = _logit(units, treatment, covariates, notes)
+    ps = logit.pscore
     p = np.clip(ps.to_numpy(), _EPS, 1 - _EPS)
     dist = np.log(p / (1 - p)) if distance == "logit" else p
     treated_mask = t == 1
@@ -456,6 +495,16 @@ def match(
     support = counts.to_frame("value")
     support.index.name = "item"
     return MatchResult(
+        params=logit.params,
+        std_errors=pd.Series(np.sqrt(np.diag(logit.cov.to_numpy())), index=logit.params.index),
+        nobs=len(units),
+        model="propensity score (logit)",
+        inference={
+            "estimator": "logit of the treatment on the covariates (statsmodels GLM, binomial)",
+            "covariance": "model-based (inverse information)",
+            "distribution": "normal",
+        },
+        cov=logit.cov,
         pairs=pairs,
         weights=weights[weights > 0],
         pscore=ps,

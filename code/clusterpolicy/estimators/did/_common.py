@@ -1,18 +1,15 @@
 """Shared plumbing of the difference-in-differences module.
 
-Input checks that name the offending column and rule, the results class that carries the
-notes a chapter shows to its reader, and the context manager that turns the libraries'
-Python warnings into those notes (chapters build with warnings as errors, so nothing may
-reach stderr).
+Input checks that name the offending column and rule, the results class of the module, and
+what the libraries' known warnings mean for the reader (:data:`EXPLANATIONS`, used with
+:func:`clusterpolicy.core.notes.warnings_to_notes`: chapters build with warnings as errors,
+so nothing may reach stderr).
 """
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from html import escape
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,10 +17,10 @@ import pandas as pd
 
 from clusterpolicy.core.results import EstimationResults
 
-__all__ = ["DiDResults", "PanelInfo", "capture_warnings", "prepare_panel"]
+__all__ = ["EXPLANATIONS", "DiDResults", "PanelInfo", "as_list", "prepare_panel", "series"]
 
 #: Known library messages and what they mean for the reader (matched by substring).
-_EXPLANATIONS: dict[str, str] = {
+EXPLANATIONS: dict[str, str] = {
     "small groups": (
         "some treatment cohorts have very few units; their ATT(g,t) and standard errors rest on little data"
     ),
@@ -47,59 +44,29 @@ _EXPLANATIONS: dict[str, str] = {
 class DiDResults(EstimationResults):
     """Results of a difference-in-differences estimator.
 
-    Everything of :class:`~clusterpolicy.results.EstimationResults`, plus ``notes``: plain
+    Everything of :class:`~clusterpolicy.core.results.EstimationResults`: ``params``,
+    ``std_errors``, ``cov``, ``conf_int()``/``pvalues`` with the reference distribution of the
+    software the estimator reproduces (``inference["distribution"]``), and ``notes``: plain
     sentences on what the estimation had to tell the reader (library warnings turned into
-    data, dropped units, design choices). ``summary`` and ``_repr_html_`` show them.
+    data, dropped units, design choices), shown by ``summary`` and ``_repr_html_``.
     """
-
-    notes: list[str] = field(default_factory=list)
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.model}: {len(self.params)} terms, {self.nobs} obs>"
-
-    @property
-    def summary(self) -> str:
-        text = super().summary
-        if self.notes:
-            text += "\nNotes:\n" + "\n".join(f"  - {note}" for note in self.notes)
-        return text
-
-    def _repr_html_(self) -> str:
-        html = super()._repr_html_()
-        if self.notes:
-            items = "".join(f"<li>{escape(note)}</li>" for note in self.notes)
-            html += f"<p><small>Notes:</small></p><ul><small>{items}</small></ul>"
-        return html
-
-
-@contextmanager
-def capture_warnings(notes: list[str], source: str) -> Iterator[None]:
-    """Record every warning raised inside the block as a note instead of emitting it.
-
-    Deprecation warnings of the libraries themselves (e.g. pyfixest's ``Pandas4Warning``)
-    concern the developers, not the reader: they are swallowed, not noted.
-    """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        yield
-    seen: set[str] = set()
-    for item in caught:
-        if issubclass(item.category, DeprecationWarning | FutureWarning):
-            continue
-        message = " ".join(str(item.message).split())
-        if message in seen:
-            continue
-        seen.add(message)
-        explanation = next((text for key, text in _EXPLANATIONS.items() if key in message), None)
-        note = f"{source}: {message}"
-        if explanation:
-            note += f" (meaning: {explanation})"
-        notes.append(note)
 
 
 @dataclass(frozen=True)
 class PanelInfo:
-    """What was read from the data: the panel years and the treatment cohorts."""
+    """What was read from the data: the panel years and the treatment cohorts.
+
+    Attributes
+    ----------
+    times : tuple of int
+        The periods, sorted.
+    cohorts : tuple of int
+        The treatment cohorts (first treatment periods), sorted.
+    n_units : int
+        Units in the panel.
+    n_never : int
+        Never-treated units.
+    """
 
     times: tuple[int, ...]
     cohorts: tuple[int, ...]
@@ -147,6 +114,28 @@ def prepare_panel(
     ``_d`` (0/1 treatment indicator; from ``treated`` or derived from ``cohort``) and
     ``_x0, _x1, ...`` for ``covariates`` (numeric ones as float, others kept as they are).
     Rows are sorted by unit and time.
+
+    Parameters
+    ----------
+    data : DataFrame
+        Long panel, one row per unit and period.
+    y, unit, time : str
+        Outcome, unit identifier and period (whole numbers) columns.
+    cohort : str, optional
+        First treatment period (0 or NaN: never treated), constant within a unit.
+    treated : str, optional
+        0/1 treatment indicator (overrides the one derived from ``cohort``).
+    covariates : sequence of str, optional
+        Covariate columns.
+    balanced : bool, default False
+        Require every unit to be observed in every period.
+
+    Returns
+    -------
+    panel : DataFrame
+        The checked panel with the internal column names above.
+    info : PanelInfo
+        Periods, cohorts, number of units and of never-treated units.
 
     Raises
     ------
@@ -241,7 +230,17 @@ def prepare_panel(
 
 
 def as_list(value: str | Sequence[str] | None) -> list[str]:
-    """``None`` -> [], ``"a"`` -> ["a"], a sequence -> list."""
+    """A column argument as a list of names.
+
+    Parameters
+    ----------
+    value : str, sequence of str or None
+        ``None`` -> ``[]``, ``"a"`` -> ``["a"]``, a sequence -> its list.
+
+    Returns
+    -------
+    list of str
+    """
     if value is None:
         return []
     if isinstance(value, str):
@@ -250,5 +249,17 @@ def as_list(value: str | Sequence[str] | None) -> list[str]:
 
 
 def series(values: Any, index: Sequence[str]) -> pd.Series:
-    """A float Series with a string index (the results shape wants named terms)."""
+    """A float Series with a string index (the results shape wants named terms).
+
+    Parameters
+    ----------
+    values : array-like
+        The numbers.
+    index : sequence of str
+        The terms.
+
+    Returns
+    -------
+    pandas.Series
+    """
     return pd.Series(np.asarray(values, dtype=float), index=pd.Index(list(index), dtype=object))

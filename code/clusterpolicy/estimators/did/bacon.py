@@ -40,10 +40,18 @@ class BaconResults(DiDResults):
 
     ``params`` holds the weight-averaged 2x2 estimate of each comparison type and ``TWFE``
     (their weighted sum, equal to the TWFE coefficient); there are no standard errors
-    (NaN). ``by_type``: ``type, weight, avg_est``. ``two_by_two``: one row per pair of timing
-    groups: ``treated, control`` (cohort; 0 = never treated), ``type, estimate, weight``.
-    ``twfe_weights``: the weight of each treated (cohort, time) cell in the TWFE coefficient
-    (see :func:`twfe_weights`).
+    (NaN, and a NaN ``cov``).
+
+    Attributes
+    ----------
+    by_type : pandas.DataFrame
+        ``type, weight, avg_est``.
+    two_by_two : pandas.DataFrame
+        One row per pair of timing groups: ``treated, control`` (cohort; 0 = never treated),
+        ``type, estimate, weight``.
+    twfe_weights : pandas.DataFrame
+        The weight of each treated (cohort, time) cell in the TWFE coefficient (see
+        :func:`twfe_weights`).
     """
 
     by_type: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -177,6 +185,13 @@ def twfe_weights(data: pd.DataFrame, y: str, unit: str, time: str, cohort: str) 
     fixed effects (balanced panel: ``D_it - mean_i D - mean_t D + mean D``), the TWFE
     coefficient is ``sum_{D_it=1} w_it Y_it``-type weighted sum of cell effects with
     ``w_it = e_it / sum_{D=1} e`` (de Chaisemartin & D'Haultfoeuille 2020, Theorem 1).
+
+    Parameters
+    ----------
+    data : DataFrame
+        Balanced long panel.
+    y, unit, time, cohort : str
+        Outcome, unit, period and first-treatment-period (0/NaN never) columns.
 
     Returns
     -------

@@ -10,7 +10,7 @@ Estimator (stated in ``inference``)
 1. Pre-period = the panel years before the first treatment cohort (read from the data; or
    ``pre_period``). Unit-level covariates: the mean over the pre-period of each numeric
    covariate, the last pre-period value of a categorical one.
-2. :func:`clusterpolicy.matching.match` (logit score, nearest neighbour, caliper, with or
+2. :func:`clusterpolicy.estimators.matching.match` (logit score, nearest neighbour, caliper, with or
    without replacement, seeded ties, common support).
 3. For each treated unit of cohort g and for its matched controls: the change
    ``dY = mean(y, t >= g) - mean(y, t < g)`` (years present in the data). Treated and
@@ -21,8 +21,9 @@ Estimator (stated in ``inference``)
    already-treated units. Collapsing to pre/post means before the regression follows
    Bertrand, Duflo & Mullainathan (2004).
 4. Standard errors clustered by unit (a control matched in several cohort stacks is one
-   cluster), CR1 as R fixest. They are conditional on the matched sample: the estimation of
-   the propensity score and the matching itself are not propagated.
+   cluster), CR1 as R fixest, with intervals and p-values from the t distribution with G - 1
+   degrees of freedom (fixest's default). They are conditional on the matched sample: the
+   estimation of the propensity score and the matching itself are not propagated.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ import pandas as pd
 
 from clusterpolicy.estimators.matching import MatchResult, match
 
-from ._common import DiDResults, as_list, capture_warnings, prepare_panel, series
+from ._common import DiDResults, as_list, prepare_panel, series
+from ._fixest import feols
 
 __all__ = ["ConditionalDiDResults", "conditional_did"]
 
@@ -44,12 +46,24 @@ __all__ = ["ConditionalDiDResults", "conditional_did"]
 class ConditionalDiDResults(DiDResults):
     """Matched (conditional) DiD.
 
-    ``params``/``std_errors``: ``ATT``. ``balance``: the balance table before/after
-    matching. ``support``: common-support and caliper counts. ``matched``: one row per
-    (treated, control) pair with the treated unit's cohort and the score distance.
-    ``by_cohort``: ATT of each cohort with its counts. ``unmatched``: the same DiD with all
-    never-treated units as controls (what matching changes). ``matching``: the full
-    :class:`~clusterpolicy.matching.MatchResult`.
+    ``params``/``std_errors``: ``ATT``, unit-clustered CR1 standard error, intervals and
+    p-values from the t distribution with G - 1 degrees of freedom (as R fixest).
+
+    Attributes
+    ----------
+    balance : pandas.DataFrame
+        The balance table before/after matching.
+    support : pandas.DataFrame
+        Common-support and caliper counts.
+    matched : pandas.DataFrame
+        One row per (treated, control) pair with the treated unit's cohort and the score
+        distance.
+    by_cohort : pandas.DataFrame
+        ATT of each cohort with its counts.
+    unmatched : DiDResults or None
+        The same DiD with all never-treated units as controls (what matching changes).
+    matching : MatchResult or None
+        The full :class:`~clusterpolicy.estimators.matching.MatchResult`.
     """
 
     balance: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -81,26 +95,19 @@ def _changes(wide: pd.DataFrame, g: int) -> pd.Series:
     return post - pre
 
 
-def _stacked_did(rows: pd.DataFrame, notes: list[str], label: str) -> tuple[float, float, int]:
-    """WLS of dY on the treated dummy with cohort-stack intercepts; unit-clustered CR1."""
-    import pyfixest as pf
+def _stacked_did(rows: pd.DataFrame, notes: list[str], label: str) -> tuple[float, float, int, int]:
+    """WLS of dY on the treated dummy with cohort-stack intercepts; unit-clustered CR1.
 
+    Returns the ATT, its standard error, the number of units (clusters) in ``rows`` and the
+    degrees of freedom of its t distribution (clusters of the estimation sample - 1, as R
+    fixest).
+    """
     frame = rows.assign(_cl=pd.factorize(rows["unit"])[0])
-    if frame["stack"].nunique() > 1:
-        formula = "dy ~ treated | stack"
-    else:
-        formula = "dy ~ treated"
-    with capture_warnings(notes, f"pyfixest ({label})"):
-        fit = pf.feols(
-            formula,
-            data=frame,
-            weights="w",
-            vcov={"CRV1": "_cl"},
-            ssc=pf.ssc(k_adj=True, k_fixef="nonnested", G_adj=True),
-        )
-    coef = fit.coef()
-    se = fit.se()
-    return float(coef["treated"]), float(se["treated"]), int(frame["_cl"].nunique())
+    fixef = ["stack"] if frame["stack"].nunique() > 1 else []
+    fit = feols(frame, "dy", ["treated"], fixef=fixef, cluster="_cl", notes=notes,
+                source=f"pyfixest ({label})", weights="w", full_cov=False)
+    at = fit.names.index("treated")
+    return float(fit.params[at]), float(fit.std_errors[at]), int(frame["_cl"].nunique()), fit.clusters - 1
 
 
 def conditional_did(
@@ -140,7 +147,7 @@ def conditional_did(
         Years over which the covariates are measured; default all years before the first
         cohort. Must end before the first cohort.
     caliper, replace, n_neighbors, distance, order, common_support, seed
-        Matching options, see :func:`clusterpolicy.matching.match` (caliper in standard
+        Matching options, see :func:`clusterpolicy.estimators.matching.match` (caliper in standard
         deviations of the distance; None for no caliper).
 
     Returns
@@ -251,7 +258,7 @@ def conditional_did(
         .assign(treated=0.0)
     )
     rows = pd.concat([treated_rows, control_rows], ignore_index=True)
-    att, se, clusters = _stacked_did(rows, notes, "matched")
+    att, se, clusters, df = _stacked_did(rows, notes, "matched")
 
     by_cohort = []
     for g, block in pairs_used.groupby("cohort"):
@@ -284,6 +291,8 @@ def conditional_did(
             f"clustered by unit ({clusters} clusters), CR1 as R fixest; conditional on the matched "
             "sample (propensity-score estimation and matching not propagated)"
         ),
+        "distribution": "t",
+        "df": df,
     }
     return ConditionalDiDResults(
         params=series([att], ["ATT"]),
@@ -332,7 +341,7 @@ def _unmatched_did(
         frames += [tr, ct]
     rows = pd.concat(frames, ignore_index=True).dropna(subset=["dy"])
     local: list[str] = []
-    att, se, clusters = _stacked_did(rows, local, "unmatched")
+    att, se, clusters, df = _stacked_did(rows, local, "unmatched")
     notes += local
     return DiDResults(
         params=series([att], ["ATT"]),
@@ -344,5 +353,7 @@ def _unmatched_did(
                 "every treated unit (before support trimming) vs all never-treated units, stacked by cohort"
             ),
             "standard errors": f"clustered by unit ({clusters} clusters), CR1 as R fixest",
+            "distribution": "t",
+            "df": df,
         },
     )

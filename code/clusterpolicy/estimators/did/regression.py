@@ -1,11 +1,13 @@
 """Regression-based DiD: two-way fixed effects, the TWFE event study and Sun & Abraham.
 
-The regressions run in pyfixest (which reproduces R fixest to about 1e-14), with the
-fixest default inference: standard errors clustered by unit, small-sample correction
-``(G/(G-1)) * ((N-1)/(N-K))`` where K leaves out the fixed effects nested in the cluster
-(R ``ssc(adj=TRUE, fixef.K="nested", cluster.adj=TRUE)``; pyfixest ``k_fixef="nonnested"``).
-Intervals and p-values of the results shape use the normal distribution; fixest's own
-p-values use t(G-1), which differs in the third decimal at most for a few hundred clusters.
+The regressions run in pyfixest (which reproduces R fixest to about 1e-14), read through its
+public API (:mod:`._fixest`), with the fixest default inference: standard errors clustered by
+unit, small-sample correction ``(G/(G-1)) * ((N-1)/(N-K))`` where K leaves out the fixed
+effects nested in the cluster (R ``ssc(adj=TRUE, fixef.K="nested", cluster.adj=TRUE)``;
+pyfixest ``k_fixef="nonnested"``), and intervals and p-values from the t distribution with
+G - 1 degrees of freedom (fixest's ``t.df="min"``; ``inference["distribution"]`` and
+``inference["df"]``). :func:`did2s` computes its own GMM standard errors, as R did2s, and uses
+the normal distribution.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from ._common import DiDResults, as_list, capture_warnings, prepare_panel, series
+from ._common import DiDResults, as_list, prepare_panel, series
+from ._fixest import FeolsFit, feols
 from .staggered import AggregateResults
 
 __all__ = ["SunAbrahamResults", "did2s", "sun_abraham", "twfe", "twfe_event_study"]
@@ -27,38 +30,16 @@ _SSC_TEXT = (
 )
 
 
-def _feols(
-    frame: pd.DataFrame,
-    regressors: list[str],
-    fixef: str,
-    cluster: str,
-    notes: list[str],
-    weights: str | None = None,
-) -> Any:
-    """pyfixest.feols with warnings captured (its Pandas4Warning is a DeprecationWarning)."""
-    import pyfixest as pf
-
-    formula = f"_y ~ {' + '.join(regressors) if regressors else '1'} | {fixef}"
-    with capture_warnings(notes, "pyfixest"):
-        fit = pf.feols(
-            formula,
-            data=frame,
-            vcov={"CRV1": cluster},
-            weights=weights,
-            ssc=pf.ssc(k_adj=True, k_fixef="nonnested", G_adj=True),
-        )
-    return fit
-
-
-def _coef_table(fit: Any) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    names = [str(n) for n in fit._coefnames]
-    return np.asarray(fit.coef(), dtype=float), np.asarray(fit._vcov, dtype=float), names
-
-
-def _clusters(panel: pd.DataFrame, unit: str) -> tuple[str, str]:
-    """Cluster by unit (the design's level of treatment assignment); adds ``_cl``."""
+def _fit_twoway(panel: pd.DataFrame, regressors: list[str], notes: list[str]) -> FeolsFit:
+    """``_y`` on ``regressors`` with unit and period effects, clustered by unit (adds ``_cl``)."""
     panel["_cl"] = pd.factorize(panel["_unit"])[0]
-    return "_cl", unit
+    panel["_fe_unit"] = panel["_cl"]
+    return feols(panel, "_y", regressors, fixef=["_fe_unit", "_time"], cluster="_cl", notes=notes)
+
+
+def _t_inference(fit: FeolsFit) -> dict[str, Any]:
+    """fixest's reference distribution for a clustered regression: t with G - 1 df."""
+    return {"distribution": "t", "df": fit.clusters - 1}
 
 
 def twfe(
@@ -111,8 +92,6 @@ def twfe(
     if panel["_d"].nunique() < 2:
         raise ValueError(f"the treatment indicator ({treated or cohort!r}) does not vary")
     notes: list[str] = []
-    cl, cl_name = _clusters(panel, unit)
-    panel["_fe_unit"] = pd.factorize(panel["_unit"])[0]
     regressors = ["_d"] + [f"_x{k}" for k in range(len(covariates))]
     names = [treated or "post", *covariates]
     for j, col in enumerate(by_time):
@@ -122,25 +101,26 @@ def twfe(
             panel[name] = panel[source] * (panel["_time"] == t)
             regressors.append(name)
             names.append(f"{time}::{t}:{col}")
-    fit = _feols(panel, regressors, "_fe_unit + _time", cl, notes)
-    beta, vcov, fitted = _coef_table(fit)
+    fit = _fit_twoway(panel, regressors, notes)
     rename = dict(zip(regressors, names, strict=True))
-    dropped = [rename[r] for r in regressors if r not in fitted]
+    dropped = [rename[r] for r in regressors if r not in fit.names]
     if dropped:
         notes.append(f"dropped as collinear with the fixed effects: {', '.join(dropped)}")
-    params = series(beta, [rename[n] for n in fitted])
+    params = series(fit.params, [rename[n] for n in fit.names])
     return DiDResults(
         params=params,
-        std_errors=series(np.sqrt(np.diag(vcov)), params.index),
-        nobs=int(fit._N),
+        std_errors=series(fit.std_errors, params.index),
+        nobs=fit.nobs,
         model="twfe",
         inference={
             "fixed effects": f"{unit} + {time}",
-            "standard errors": f"clustered by {cl_name} ({info.n_units} clusters)",
+            "standard errors": f"clustered by {unit} ({info.n_units} clusters)",
             "small-sample correction": _SSC_TEXT,
+            **_t_inference(fit),
         },
-        extra={"vcov": pd.DataFrame(vcov, index=params.index, columns=params.index), "n_units": info.n_units},
+        extra={"n_units": info.n_units},
         notes=notes,
+        cov=fit.cov,
     )
 
 
@@ -177,10 +157,20 @@ def twfe_event_study(
     coefficients mix cohorts with possibly negative weights (Sun & Abraham 2021): compare
     with :func:`sun_abraham` and ``callaway_santanna(...).aggregate("dynamic")``.
 
+    Parameters
+    ----------
+    data : DataFrame
+        Long panel.
+    y, unit, time, cohort : str
+        Outcome, unit, period and first-treatment-period (0/NaN never) columns.
+    ref : int, default -1
+        Reference (omitted) event time.
+
     Returns
     -------
     DiDResults
-        ``params`` indexed ``e=<event time>``.
+        ``params`` indexed ``e=<event time>``, unit-clustered CR1 covariance, t intervals with
+        G - 1 degrees of freedom.
     """
     panel, info = prepare_panel(data, y=y, unit=unit, time=time, cohort=cohort)
     treated = panel["_cohort"] > 0
@@ -188,26 +178,49 @@ def twfe_event_study(
     events = sorted(int(e) for e in np.unique(rel) if e != ref)
     notes: list[str] = []
     regressors = _relative_dummies(panel, events, by_cohort=False)
-    cl, cl_name = _clusters(panel, unit)
-    panel["_fe_unit"] = pd.factorize(panel["_unit"])[0]
-    fit = _feols(panel, regressors, "_fe_unit + _time", cl, notes)
-    beta, vcov, fitted = _coef_table(fit)
+    fit = _fit_twoway(panel, regressors, notes)
     rename = {r: f"e={e}" for r, e in zip(regressors, events, strict=True)}
-    params = series(beta, [rename[n] for n in fitted])
+    params = series(fit.params, [rename[n] for n in fit.names])
     return DiDResults(
         params=params,
-        std_errors=series(np.sqrt(np.diag(vcov)), params.index),
-        nobs=int(fit._N),
+        std_errors=series(fit.std_errors, params.index),
+        nobs=fit.nobs,
         model="twfe_event_study",
         inference={
             "fixed effects": f"{unit} + {time}",
             "reference event time": ref,
-            "standard errors": f"clustered by {cl_name} ({info.n_units} clusters)",
+            "standard errors": f"clustered by {unit} ({info.n_units} clusters)",
             "small-sample correction": _SSC_TEXT,
+            **_t_inference(fit),
         },
-        extra={"vcov": pd.DataFrame(vcov, index=params.index, columns=params.index)},
         notes=notes,
+        cov=fit.cov,
     )
+
+
+def _sa_weights(cells: pd.DataFrame, kind: str) -> tuple[list[str], np.ndarray, str | None, list[int]]:
+    """Weights of the cohort x event-time cells in each aggregate: names, matrix, key, values.
+
+    The first row is the overall ATT (all post-treatment cells); ``dynamic`` adds one row per
+    event time, ``group`` one per cohort (its post-treatment cells). Weights are cell sizes.
+    """
+    n = cells["n_obs"].to_numpy(float)
+    post = (cells["event_time"] >= 0).to_numpy()
+    w = np.where(post, n, 0.0)
+    names, rows, values = ["ATT"], [w / w.sum()], []
+    key = None
+    if kind in ("dynamic", "group"):
+        key = "event_time" if kind == "dynamic" else "cohort"
+        prefix = "e" if kind == "dynamic" else "g"
+        for value in sorted(cells[key].unique()):
+            sel = (cells[key] == value).to_numpy() & (post if kind == "group" else True)
+            weights = np.where(sel, n, 0.0)
+            rows.append(weights / weights.sum())
+            names.append(f"{prefix}={int(value)}")
+            values.append(int(value))
+    elif kind != "simple":
+        raise ValueError(f"kind must be 'simple', 'dynamic' or 'group', got {kind!r}")
+    return names, np.vstack(rows), key, values
 
 
 @dataclass(repr=False)
@@ -215,56 +228,56 @@ class SunAbrahamResults(DiDResults):
     """Sun & Abraham (2021) interaction-weighted event study.
 
     ``params`` are the event-time effects ``e=<k>`` (cohort-share-weighted averages of the
-    cohort x event-time coefficients, R fixest ``sunab``). ``cells`` holds those
-    coefficients with their weights; ``aggregate("simple" | "dynamic" | "group")`` gives
-    the overall ATT, the event study and the cohort effects with the delta-method SEs.
+    cohort x event-time coefficients, R fixest ``sunab``), ``cov`` their covariance (delta
+    method), intervals and p-values from the t distribution with G - 1 degrees of freedom.
+
+    Attributes
+    ----------
+    cells : pandas.DataFrame
+        The cohort x event-time coefficients: ``cohort, event_time, estimate, std_error,
+        n_obs, weight``.
+    vcov_cells : numpy.ndarray
+        Their covariance matrix.
     """
 
     cells: pd.DataFrame = field(default_factory=pd.DataFrame)
     vcov_cells: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)), repr=False)
 
-    def _combine(self, weights: np.ndarray) -> tuple[float, float]:
-        beta = self.cells["estimate"].to_numpy()
-        return float(weights @ beta), float(np.sqrt(weights @ self.vcov_cells @ weights))
-
     def aggregate(self, kind: Literal["simple", "dynamic", "group"] = "simple") -> AggregateResults:
         """Aggregate the cohort x event-time coefficients, weights = cell sizes.
 
-        ``simple``: all post-treatment cells (fixest ``agg = "ATT"``); ``dynamic``: by event
-        time (the ``params``); ``group``: post-treatment cells of each cohort (fixest
-        ``agg = "cohort"``).
+        Parameters
+        ----------
+        kind : {"simple", "dynamic", "group"}, default "simple"
+            ``simple``: all post-treatment cells (fixest ``agg = "ATT"``); ``dynamic``: by
+            event time (the ``params``); ``group``: post-treatment cells of each cohort (fixest
+            ``agg = "cohort"``).
+
+        Returns
+        -------
+        AggregateResults
+            ``params`` ``ATT`` then ``e=<k>`` or ``g=<cohort>``, their delta-method ``cov``;
+            ``table`` (dynamic, group): the key column, ``att, se, conf_low, conf_high`` (95%,
+            t distribution with the results' degrees of freedom).
         """
-        cells = self.cells
-        n = cells["n_obs"].to_numpy(float)
-        post = (cells["event_time"] >= 0).to_numpy()
-        w = np.where(post, n, 0.0)
-        att, se = self._combine(w / w.sum())
-        names, est, err = ["ATT"], [att], [se]
+        names, weights, key, values = _sa_weights(self.cells, kind)
+        est = weights @ self.cells["estimate"].to_numpy()
+        cov = weights @ self.vcov_cells @ weights.T
+        se = np.sqrt(np.diag(cov))
         table = pd.DataFrame()
-        if kind in ("dynamic", "group"):
-            key, col = ("event_time", "event_time") if kind == "dynamic" else ("cohort", "cohort")
-            rows = []
-            for value in sorted(cells[col].unique()):
-                sel = (cells[col] == value).to_numpy() & (post if kind == "group" else True)
-                weights = np.where(sel, n, 0.0)
-                a, s = self._combine(weights / weights.sum())
-                rows.append({key: int(value), "att": a, "se": s})
-            table = pd.DataFrame(rows)
-            table["conf_low"] = table["att"] - 1.959963984540054 * table["se"]
-            table["conf_high"] = table["att"] + 1.959963984540054 * table["se"]
-            prefix = "e" if kind == "dynamic" else "g"
-            names += [f"{prefix}={v}" for v in table[key]]
-            est += table["att"].tolist()
-            err += table["se"].tolist()
-        elif kind != "simple":
-            raise ValueError(f"kind must be 'simple', 'dynamic' or 'group', got {kind!r}")
+        if key is not None:
+            q = self._critical_value(0.95)
+            table = pd.DataFrame({key: values, "att": est[1:], "se": se[1:]})
+            table["conf_low"] = table["att"] - q * table["se"]
+            table["conf_high"] = table["att"] + q * table["se"]
         return AggregateResults(
             params=series(est, names),
-            std_errors=series(err, names),
+            std_errors=series(se, names),
             nobs=self.nobs,
             model=f"sun_abraham[{kind}]",
             inference=dict(self.inference),
             notes=list(self.notes),
+            cov=cov,
             kind=kind,
             table=table,
         )
@@ -338,11 +351,10 @@ def sun_abraham(
     cells = sorted({(int(g), int(t - g)) for g, t in pairs.itertuples(index=False) if t - g != ref})
     regressors = _relative_dummies(panel, cells, by_cohort=True)
     controls = [f"_x{k}" for k in range(len(covariates))]
-    cl, cl_name = _clusters(panel, unit)
-    panel["_fe_unit"] = pd.factorize(panel["_unit"])[0]
-    fit = _feols(panel, regressors + controls, "_fe_unit + _time", cl, notes)
-    beta, vcov, fitted = _coef_table(fit)
-    index = {name: i for i, name in enumerate(fitted)}
+    fit = _fit_twoway(panel, regressors + controls, notes)
+    beta, vcov = fit.params, fit.cov
+    assert vcov is not None
+    index = {name: i for i, name in enumerate(fit.names)}
     keep = [k for k, r in enumerate(regressors) if r in index]
     if len(keep) < len(regressors):
         notes.append(f"{len(regressors) - len(keep)} cohort x event-time cell(s) dropped as collinear")
@@ -358,33 +370,36 @@ def sun_abraham(
         }
     )
     table["weight"] = table["n_obs"] / table.groupby("event_time")["n_obs"].transform("sum")
-    result = SunAbrahamResults(
-        params=series([], []),
-        std_errors=series([], []),
-        nobs=int(fit._N),
+    vcov_cells = vcov[np.ix_(pos, pos)]
+    names, weights, _, _ = _sa_weights(table, "dynamic")
+    events = weights[1:]  # the event-time rows (the first row is the overall ATT)
+    extra: dict[str, Any] = {}
+    if controls:
+        ctrl_pos = [index[c] for c in controls if c in index]
+        ctrl_names = [covariates[k] for k, c in enumerate(controls) if c in index]
+        extra["covariates"] = pd.DataFrame(
+            {"estimate": beta[ctrl_pos], "std_error": np.sqrt(np.diag(vcov)[ctrl_pos])}, index=ctrl_names
+        )
+    cov = events @ vcov_cells @ events.T
+    return SunAbrahamResults(
+        params=series(events @ table["estimate"].to_numpy(), names[1:]),
+        std_errors=series(np.sqrt(np.diag(cov)), names[1:]),
+        nobs=fit.nobs,
         model="sun_abraham",
         inference={
             "fixed effects": f"{unit} + {time}",
             "reference event time": ref,
             "weights": "cohort shares of each event time (observations per cell)",
-            "standard errors": f"clustered by {cl_name} ({panel['_cl'].nunique()} clusters), delta method",
+            "standard errors": f"clustered by {unit} ({panel['_cl'].nunique()} clusters), delta method",
             "small-sample correction": _SSC_TEXT,
+            **_t_inference(fit),
         },
+        extra=extra,
         notes=notes,
+        cov=cov,
         cells=table,
-        vcov_cells=vcov[np.ix_(pos, pos)],
+        vcov_cells=vcov_cells,
     )
-    dynamic = result.aggregate("dynamic")
-    terms = [t for t in dynamic.params.index if t != "ATT"]
-    result.params = dynamic.params[terms].rename("estimate")
-    result.std_errors = dynamic.std_errors[terms].rename("std_error")
-    if controls:
-        ctrl_pos = [index[c] for c in controls if c in index]
-        names = [covariates[k] for k, c in enumerate(controls) if c in index]
-        result.extra["covariates"] = pd.DataFrame(
-            {"estimate": beta[ctrl_pos], "std_error": np.sqrt(np.diag(vcov)[ctrl_pos])}, index=names
-        )
-    return result
 
 
 def did2s(
@@ -407,10 +422,27 @@ def did2s(
     small-sample factor (as R ``did2s`` with ``bootstrap = FALSE``). The static estimate
     equals the imputation estimator of Borusyak, Jaravel & Spiess (2024).
 
+    Parameters
+    ----------
+    data : DataFrame
+        Long panel.
+    y, unit, time, cohort : str
+        Outcome, unit, period and first-treatment-period (0/NaN never) columns.
+    event_study : bool, default False
+        Event-time effects instead of one static effect.
+    ref : int, default -1
+        Reference (omitted) event time of the event study.
+
     Returns
     -------
     DiDResults
-        ``params`` ``post`` (static) or ``e=<event time>``.
+        ``params`` ``post`` (static) or ``e=<event time>``, their GMM covariance; normal
+        intervals and p-values.
+
+    Raises
+    ------
+    ValueError
+        A period without untreated observations, or a singular first stage.
     """
     import scipy.sparse as sp
     from scipy.sparse.linalg import splu
@@ -476,7 +508,9 @@ def did2s(
                 f"clustered by {unit} ({uid.max() + 1} clusters), two-stage GMM correction, "
                 "no small-sample factor (R did2s)"
             ),
+            "distribution": "normal",
         },
-        extra={"vcov": pd.DataFrame(vcov, index=params.index, columns=params.index), "n_units": info.n_units},
+        extra={"n_units": info.n_units},
         notes=notes,
+        cov=vcov,
     )

@@ -15,7 +15,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ._common import DiDResults, as_list, capture_warnings, prepare_panel, series
+from clusterpolicy.core.notes import warnings_to_notes
+
+from ._common import EXPLANATIONS, DiDResults, as_list, prepare_panel, series
 
 __all__ = [
     "AggregateResults",
@@ -36,16 +38,50 @@ _KEY = {"dynamic": "event_time", "group": "cohort", "calendar": "time"}
 _PREFIX = {"dynamic": "e", "group": "g", "calendar": "t"}
 
 
+def _influence_cov(influence: Any, std_errors: np.ndarray) -> np.ndarray | None:
+    """Covariance of estimates from their influence functions (one row per unit).
+
+    ``psi' psi / n^2``, as the analytic standard errors of R did (and moderndid) are the square
+    roots of its diagonal. Terms without a standard error (the reference cells of a universal
+    base period) get NaN rows and columns. ``None`` (the results then keep a diagonal
+    covariance) when the influence functions are missing or do not reproduce the standard
+    errors, e.g. with bootstrap standard errors.
+    """
+    if influence is None:
+        return None
+    psi = np.asarray(influence, dtype=float)
+    if psi.ndim == 1:
+        psi = psi[:, None]
+    if psi.ndim != 2 or psi.shape[1] != std_errors.size or not np.all(np.isfinite(psi)):
+        return None
+    cov = psi.T @ psi / psi.shape[0] ** 2
+    have = np.isfinite(std_errors)
+    if not np.allclose(np.sqrt(np.diag(cov))[have], std_errors[have], rtol=1e-8, atol=1e-12):
+        return None
+    cov[~have, :] = np.nan
+    cov[:, ~have] = np.nan
+    return cov
+
+
 @dataclass(repr=False)
 class AggregateResults(DiDResults):
-    """An aggregation of ATT(g,t): overall ``att``/``se`` and a ``table`` by event time,
-    cohort or period.
+    """An aggregation of ATT(g,t) (or of Sun-Abraham cells): overall ``att``/``se`` and a
+    ``table`` by event time, cohort or period.
 
     ``params`` holds ``ATT`` (the overall effect) followed by one term per row of
-    ``table`` (``e=-1``, ``g=2004``, ``t=2005``...). ``table`` has the key column
-    (``event_time``, ``cohort`` or ``time``) and ``att, se, conf_low, conf_high``; the
-    interval is pointwise with analytic standard errors and simultaneous (uniform over the
-    rows) with the bootstrap.
+    ``table`` (``e=-1``, ``g=2004``, ``t=2005``...); ``cov`` their joint covariance
+    (influence functions; diagonal only with bootstrap standard errors).
+
+    Attributes
+    ----------
+    kind : str
+        ``"simple"``, ``"dynamic"``, ``"group"`` or ``"calendar"``.
+    table : pandas.DataFrame
+        The key column (``event_time``, ``cohort`` or ``time``) and ``att, se, conf_low,
+        conf_high``; the interval is pointwise with analytic standard errors and simultaneous
+        (uniform over the rows) with the bootstrap. Empty for ``"simple"``.
+    raw : object
+        The library's own result (moderndid ``AGGTEResult``; None for Sun-Abraham).
     """
 
     kind: str = "simple"
@@ -67,10 +103,24 @@ class AggregateResults(DiDResults):
 class CallawaySantAnnaResults(DiDResults):
     """Group-time average treatment effects ATT(g,t) of Callaway & Sant'Anna (2021).
 
-    ``params``/``std_errors`` are indexed ``ATT(g,t)``; ``att_gt`` is the same as a
-    DataFrame (``cohort, time, event_time, att, se, conf_low, conf_high``); ``pretest``
-    the Wald pre-test of parallel trends on the pre-treatment ATT(g,t); ``aggregate()``
-    the summaries of the paper.
+    ``params``/``std_errors`` are indexed ``ATT(g,t)``, ``cov`` is their covariance from the
+    influence functions (diagonal only with bootstrap standard errors), intervals and
+    p-values use the normal distribution (as R did); :meth:`aggregate` gives the summaries
+    of the paper.
+
+    Attributes
+    ----------
+    att_gt : pandas.DataFrame
+        ``cohort, time, event_time, att, se, conf_low, conf_high`` (the interval with the
+        critical value of ``extra["critical_value"]``: pointwise, or simultaneous with the
+        bootstrap).
+    pretest : dict
+        Wald pre-test of parallel trends on the pre-treatment ATT(g,t): ``wald_stat, df,
+        p_value, available``.
+    raw : object
+        moderndid's own result.
+    settings : dict
+        ``seed, bootstrap, base_period, anticipation, alpha``.
     """
 
     att_gt: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -113,7 +163,7 @@ class CallawaySantAnnaResults(DiDResults):
         if kind != "dynamic" and (balance_e is not None or min_e is not None or max_e is not None):
             raise ValueError("balance_e, min_e and max_e apply to kind='dynamic' only")
         notes: list[str] = []
-        with capture_warnings(notes, "moderndid.aggte"):
+        with warnings_to_notes(notes, "moderndid.aggte", explanations=EXPLANATIONS):
             agg = moderndid.aggte(
                 self.raw,
                 type=kind,
@@ -144,6 +194,13 @@ class CallawaySantAnnaResults(DiDResults):
             names += [f"{_PREFIX[kind]}={v}" for v in events]
             att += est.tolist()
             se += err.tolist()
+        cov = None
+        if not self.settings.get("bootstrap"):
+            influence = agg.influence_func_overall
+            if kind != "simple" and agg.influence_func is not None:
+                influence = np.column_stack([np.asarray(influence, dtype=float).reshape(-1),
+                                             np.asarray(agg.influence_func, dtype=float)])
+            cov = _influence_cov(influence, np.asarray(se, dtype=float))
         inference = dict(self.inference)
         inference["aggregation"] = (
             kind
@@ -162,6 +219,7 @@ class CallawaySantAnnaResults(DiDResults):
             inference=inference,
             extra={"n_units": self.extra.get("n_units")},
             notes=list(self.notes) + notes,
+            cov=cov,
             kind=kind,
             table=table,
             raw=agg,
@@ -276,7 +334,7 @@ def callaway_santanna(
     xformla = "~ " + " + ".join(f"x{k}" for k in range(len(covariates))) if covariates else None
 
     notes: list[str] = []
-    with capture_warnings(notes, "moderndid.att_gt"):
+    with warnings_to_notes(notes, "moderndid.att_gt", explanations=EXPLANATIONS):
         fit = moderndid.att_gt(
             frame,
             yname="y",
@@ -353,6 +411,7 @@ def callaway_santanna(
         "base period": base_period,
         "covariates": ", ".join(covariates) if covariates else "none",
         "anticipation": anticipation,
+        "distribution": "normal",
     }
     return CallawaySantAnnaResults(
         params=series(att, names),
@@ -367,6 +426,7 @@ def callaway_santanna(
             "critical_value": crit,
         },
         notes=notes,
+        cov=None if bootstrap else _influence_cov(fit.influence_func, se),
         att_gt=table,
         pretest=pretest,
         raw=fit,
@@ -385,12 +445,20 @@ class HonestDiDResults(DiDResults):
     """Rambachan & Roth (2023) robust confidence sets for one event-study effect.
 
     ``params``/``std_errors`` hold the event-study estimate ``theta`` at the chosen event
-    time (under exact parallel trends). ``bounds`` is the table of robust intervals: one
-    row per restriction and M (smoothness) or Mbar (relative magnitudes), columns
-    ``restriction, M, lb, ub, method, contains_zero``; the rows with ``M = NaN`` and method
-    ``original`` are the interval under exact parallel trends. ``breakdown`` gives, for each
-    restriction, the smallest M/Mbar of the grid at which the robust interval includes 0
-    (NaN when already the original interval includes 0, or when no grid value does).
+    time (under exact parallel trends).
+
+    Attributes
+    ----------
+    bounds : pandas.DataFrame
+        The robust intervals: one row per restriction and M (smoothness) or Mbar (relative
+        magnitudes), columns ``restriction, M, lb, ub, method, contains_zero``; the row with
+        ``M = NaN`` and method ``original`` is the interval under exact parallel trends.
+    breakdown : dict of str to float
+        For each restriction, the smallest M/Mbar of the grid at which the robust interval
+        includes 0 (NaN when already the original interval includes 0, or when no grid value
+        does).
+    event_time : int
+        The event time of the effect.
     """
 
     bounds: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -470,7 +538,7 @@ def honest_did(
             kwargs["m_bar_vec"] = np.asarray(mbar, dtype=float)
         if item == "smoothness" and m is not None:
             kwargs["m_vec"] = np.asarray(m, dtype=float)
-        with capture_warnings(notes, "moderndid.honest_did"):
+        with warnings_to_notes(notes, "moderndid.honest_did", explanations=EXPLANATIONS):
             out = moderndid.honest_did(study.raw, event_time=event_time, sensitivity_type=item, **kwargs)
         original = out.original_ci
         robust = out.robust_ci.to_pandas()

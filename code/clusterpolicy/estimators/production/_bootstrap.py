@@ -23,14 +23,39 @@ __all__ = ["BootstrapOutput", "firm_bootstrap", "replicate_weights", "seed_seque
 
 
 def seed_sequence(seed: int | np.random.SeedSequence | None) -> np.random.SeedSequence:
-    """``seed`` as a SeedSequence (``None``: fresh OS entropy, recorded in the results)."""
+    """``seed`` as a SeedSequence.
+
+    Parameters
+    ----------
+    seed : int, numpy.random.SeedSequence or None
+        ``None``: fresh OS entropy (recorded in the results through ``entropy``).
+
+    Returns
+    -------
+    numpy.random.SeedSequence
+    """
     if isinstance(seed, np.random.SeedSequence):
         return seed
     return np.random.SeedSequence(seed)
 
 
 def replicate_weights(seq: np.random.SeedSequence, firm: np.ndarray, n_firms: int) -> np.ndarray:
-    """Row weights of one replicate: how many times each row's firm was drawn."""
+    """Row weights of one replicate: how many times each row's firm was drawn.
+
+    Parameters
+    ----------
+    seq : numpy.random.SeedSequence
+        The replicate's seed.
+    firm : numpy.ndarray
+        Firm code (``0 .. n_firms - 1``) of every row.
+    n_firms : int
+        Number of firms; ``n_firms`` firms are drawn with replacement.
+
+    Returns
+    -------
+    numpy.ndarray
+        One float weight per row.
+    """
     rng = np.random.default_rng(seq)
     counts = np.bincount(rng.integers(0, n_firms, n_firms), minlength=n_firms)
     return counts[firm].astype(float)
@@ -38,7 +63,19 @@ def replicate_weights(seq: np.random.SeedSequence, firm: np.ndarray, n_firms: in
 
 @dataclass
 class BootstrapOutput:
-    draws: np.ndarray  # (B, k), NaN rows for failed replicates
+    """The replicates of :func:`firm_bootstrap`.
+
+    Attributes
+    ----------
+    draws : numpy.ndarray
+        ``(replications, k)`` estimates, NaN rows for failed replicates.
+    failed : int
+        Number of failed replicates.
+    failure_reasons : dict of str to int
+        Why they failed (first line of the error) -> count.
+    """
+
+    draws: np.ndarray
     failed: int
     failure_reasons: dict[str, int]
 
@@ -82,9 +119,31 @@ def firm_bootstrap(
 ) -> BootstrapOutput:
     """Run ``fn(row_weights)`` on ``replications`` firm-block resamples.
 
-    ``fn`` returns the parameter vector (length ``k``), or NaNs / raises ``ValueError`` /
-    ``LinAlgError`` when the replicate fails; failures are counted, not fatal. ``fn`` must be
-    picklable (a top-level function or an instance of a top-level class) for process backends.
+    Parameters
+    ----------
+    fn : callable
+        Row weights -> the parameter vector (length ``k``); NaNs or a ``ValueError``,
+        ``ArithmeticError`` or ``LinAlgError`` when the replicate fails (counted, not fatal).
+        Must be picklable (a top-level function or an instance of a top-level class) for
+        process backends.
+    firm : numpy.ndarray
+        Firm code of every row.
+    n_firms : int
+        Number of firms.
+    k : int
+        Length of the parameter vector.
+    replications : int
+        Number of replicates.
+    seed : numpy.random.SeedSequence
+        Replicate ``r`` uses ``seed.spawn(replications)[r]``, whatever the batching.
+    n_jobs : int, optional
+        Workers of :class:`joblib.Parallel` (1 or a single batch: in this process).
+    batch_size : int, default 20
+        Replicates per task.
+
+    Returns
+    -------
+    BootstrapOutput
     """
     seqs = seed.spawn(replications)
     batches = [seqs[i : i + batch_size] for i in range(0, replications, batch_size)]

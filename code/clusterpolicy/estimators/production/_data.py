@@ -18,7 +18,24 @@ NO_LAG_REASON = "no calendar lag (first year of the firm or a year gap)"
 
 
 def as_list(value: str | Sequence[str] | None, name: str) -> list[str]:
-    """Normalise a column argument (a name or a list of names) to a list of names."""
+    """Normalise a column argument (a name or a list of names) to a list of names.
+
+    Parameters
+    ----------
+    value : str, sequence of str or None
+        The argument (``None``: no columns).
+    name : str
+        The argument's name, for the error message.
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    ValueError
+        ``value`` is neither a name nor a sequence of names.
+    """
     if value is None:
         return []
     if isinstance(value, str):
@@ -71,14 +88,27 @@ class Panel:
 
     @property
     def n(self) -> int:
+        """Number of rows."""
         return len(self.y)
 
     @property
     def has_lag(self) -> np.ndarray:
+        """Whether each row has the same firm's row at ``t - 1``."""
         return self.lag >= 0
 
     def subset(self, mask: np.ndarray) -> Panel:
-        """The rows where ``mask`` is true; lags to excluded rows become missing."""
+        """The rows where ``mask`` is true; lags to excluded rows become missing.
+
+        Parameters
+        ----------
+        mask : numpy.ndarray
+            Boolean, one value per row.
+
+        Returns
+        -------
+        Panel
+            ``self`` when every row is kept (``n_firms`` and the firm codes are unchanged).
+        """
         mask = np.asarray(mask, dtype=bool)
         if mask.all():
             return self
@@ -107,7 +137,18 @@ class Panel:
         )
 
     def lagged(self, values: np.ndarray) -> np.ndarray:
-        """Calendar lag of ``values`` (rows without a lag get NaN)."""
+        """Calendar lag of ``values``.
+
+        Parameters
+        ----------
+        values : numpy.ndarray
+            One value (or row) per panel row.
+
+        Returns
+        -------
+        numpy.ndarray
+            The same firm's value at ``t - 1``; NaN for rows without a lag.
+        """
         values = np.asarray(values, dtype=float)
         out = np.full(values.shape, np.nan)
         ok = self.lag >= 0
@@ -146,7 +187,7 @@ def prepare_panel(
     free: list[str],
     state: list[str],
     proxy: str | None,
-    id: str,
+    unit: str,
     time: str,
     controls: list[str] | None = None,
     logs: bool | Sequence[str] = False,
@@ -156,23 +197,31 @@ def prepare_panel(
 
     Parameters
     ----------
-    data
+    data : pandas.DataFrame
         One row per firm and period.
-    y, free, state, proxy, id, time
-        Column names (see :func:`clusterpolicy.production.estimate`).
-    controls
+    y, free, state, proxy, unit, time : str or list of str
+        Column names (see :func:`clusterpolicy.estimators.production.estimate`): output, free
+        and state inputs (lists), proxy (or None), firm identifier and integer period.
+    controls : list of str, optional
         Law-of-motion controls (e.g. a treatment dummy).
-    logs
+    logs : bool or list of str, default False
         ``False`` when the variables are already in logs; ``True`` to log ``y``, ``free``,
         ``state`` and ``proxy``; or a list of the columns to log. Rows with a non-positive value
         in a column to be logged are dropped (reason ``"non-positive <col> before log"``).
-    extra_required
+    extra_required : sequence of str, optional
         Other columns (e.g. an industry code) whose missing values drop the row.
+
+    Returns
+    -------
+    Panel
+        The usable rows sorted by firm and period, with calendar lags and the rows dropped by
+        reason.
 
     Raises
     ------
     ValueError
-        A column is missing, non-numeric, used twice, or ``(id, time)`` does not identify rows.
+        A column is missing, non-numeric, used twice, or ``(unit, time)`` does not identify
+        rows.
     """
     controls = controls or []
     roles = {
@@ -181,7 +230,7 @@ def prepare_panel(
         "state": state,
         "proxy": [proxy] if proxy else [],
         "law_of_motion_controls": controls,
-        "id": [id],
+        "unit": [unit],
         "time": [time],
     }
     if not free and not state:
@@ -214,7 +263,7 @@ def prepare_panel(
             dropped[reason] = dropped.get(reason, 0) + count
             keep[newly] = False
 
-    drop(data[id].isna().to_numpy(), f"missing id ({id})")
+    drop(data[unit].isna().to_numpy(), f"missing unit ({unit})")
     time_values = pd.to_numeric(data[time], errors="coerce").to_numpy(dtype=float)
     drop(~np.isfinite(time_values), f"missing time ({time})")
     finite_time = time_values[np.isfinite(time_values)]
@@ -241,7 +290,7 @@ def prepare_panel(
             numeric[col] = np.log(numeric[col])
 
     kept = np.flatnonzero(keep)
-    ids = data[id].to_numpy()[kept]
+    ids = data[unit].to_numpy()[kept]
     firm_codes, firm_labels = pd.factorize(pd.Series(ids), sort=True)
     times = time_values[kept].astype(np.int64)
     order = np.lexsort((times, firm_codes))
@@ -253,7 +302,7 @@ def prepare_panel(
     if dup.any():
         where = int(np.flatnonzero(dup)[0])
         raise ValueError(
-            f"({id!r}, {time!r}) must identify rows: firm {firm_labels[firm[where]]!r} has "
+            f"({unit!r}, {time!r}) must identify rows: firm {firm_labels[firm[where]]!r} has "
             f"period {times[where]} more than once"
         )
     has_lag = same_firm & np.r_[False, times[1:] == times[:-1] + 1]

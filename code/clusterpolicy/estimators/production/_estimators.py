@@ -1,6 +1,6 @@
 """The numerical core of the production-function estimators.
 
-Every estimator takes a :class:`~clusterpolicy.production._data.Panel` and a vector of row
+Every estimator takes a :class:`~clusterpolicy.estimators.production._data.Panel` and a vector of row
 weights. Weights are frequency weights: the firm-block bootstrap gives every row of a firm the
 number of times that firm was drawn, which is exactly the same estimator as stacking the drawn
 firms as distinct panels (a firm's lags stay inside the firm), without copying the data.
@@ -64,7 +64,22 @@ class Fit:
 
 
 def wls(X: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
-    """Weighted least squares by an orthogonal factorisation of the column-scaled design."""
+    """Weighted least squares by an orthogonal factorisation of the column-scaled design.
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        Design (n x k).
+    y : numpy.ndarray
+        Outcome (n) or outcomes (n x m).
+    w : numpy.ndarray, optional
+        Weights (n).
+
+    Returns
+    -------
+    numpy.ndarray
+        Coefficients (k, or k x m); minimum-norm for a rank-deficient design.
+    """
     if w is not None:
         sw = np.sqrt(w)
         X = X * sw[:, None]
@@ -87,7 +102,28 @@ def _rank(X: np.ndarray) -> int:
 def tsls(
     y: np.ndarray, X: np.ndarray, Z: np.ndarray, w: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Weighted two-stage least squares: coefficients, fitted instruments ``X_hat``, residuals."""
+    """Weighted two-stage least squares.
+
+    Parameters
+    ----------
+    y : numpy.ndarray
+        Outcome (n).
+    X : numpy.ndarray
+        Regressors (n x k).
+    Z : numpy.ndarray
+        Instruments (n x l, l >= k).
+    w : numpy.ndarray
+        Weights (n).
+
+    Returns
+    -------
+    coef : numpy.ndarray
+        Coefficients (k).
+    X_hat : numpy.ndarray
+        Regressors fitted on the instruments (n x k).
+    resid : numpy.ndarray
+        Structural residuals ``y - X coef``.
+    """
     X_hat = Z @ wls(Z, X, w)
     A = X_hat.T @ (X * w[:, None])
     b = np.linalg.solve(A, X_hat.T @ (y * w))
@@ -95,7 +131,22 @@ def tsls(
 
 
 def cluster_meat(scores: np.ndarray, cluster: np.ndarray) -> tuple[np.ndarray, int]:
-    """Sum of outer products of the per-cluster sums of ``scores`` (n x k)."""
+    """Sum of outer products of the per-cluster sums of ``scores``.
+
+    Parameters
+    ----------
+    scores : numpy.ndarray
+        Per-row scores (n x k).
+    cluster : numpy.ndarray
+        Cluster label of every row.
+
+    Returns
+    -------
+    meat : numpy.ndarray
+        ``sum_g s_g s_g'`` (k x k).
+    n_groups : int
+        Number of clusters.
+    """
     codes = np.unique(cluster, return_inverse=True)[1]
     n_groups = int(codes.max()) + 1 if codes.size else 0
     sums = np.zeros((n_groups, scores.shape[1]))
@@ -118,6 +169,23 @@ def fit_ols(panel: Panel, w: np.ndarray, *, time_effects: bool = False, se: bool
 
     The small-sample factor is ``G/(G-1) * (N-1)/(N-K)`` (CR1; R ``sandwich::vcovCL`` type
     HC1, Stata ``regress, vce(cluster)``), K counting every regressor.
+
+    Parameters
+    ----------
+    panel : Panel
+        The prepared rows.
+    w : numpy.ndarray
+        Frequency weight of every row (0 leaves the row out; the bootstrap gives each row
+        the number of times its firm was drawn).
+    time_effects : bool, default False
+        Add period dummies.
+    se : bool, default True
+        Compute the covariance (the bootstrap replicates do not need it).
+
+    Returns
+    -------
+    Fit
+        The input elasticities, their covariance, ``omega`` and the intercept in ``extra``.
     """
     keep = w > 0
     p = panel.subset(keep)
@@ -156,6 +224,22 @@ def fit_fe(panel: Panel, w: np.ndarray, *, time_effects: bool = False, se: bool 
     within transformation does not depend on them. Standard errors are clustered by firm with
     the factor ``N/(N-k)``, k the number of input elasticities (R ``plm`` ``vcovHC``,
     ``method="arellano"``, ``type="HC1"``): period effects and firm effects are not counted.
+
+    Parameters
+    ----------
+    panel : Panel
+        The prepared rows.
+    w : numpy.ndarray
+        Frequency weight of every row (0 leaves the row out; the bootstrap gives each row
+        the number of times its firm was drawn).
+    time_effects : bool, default False
+        Add period effects.
+    se : bool, default True
+        Compute the covariance.
+
+    Returns
+    -------
+    Fit
     """
     keep = w > 0
     p = panel.subset(keep)
@@ -335,7 +419,28 @@ def build_oplp(
     exit: bool = False,
     first_stage_controls: bool = True,
 ) -> _OPLPBuilt:
-    """First stage (and exit probit) of OP/LP and the second-stage least-squares problem."""
+    """First stage (and exit probit) of OP/LP and the second-stage least-squares problem.
+
+    Parameters
+    ----------
+    panel : Panel
+        The prepared rows.
+    w : numpy.ndarray
+        Frequency weight of every row (0 leaves the row out; the bootstrap gives each row
+        the number of times its firm was drawn).
+    degree, lom_degree, exit, first_stage_controls
+        See :func:`~clusterpolicy.estimators.production.estimate`.
+
+    Returns
+    -------
+    _OPLPBuilt
+        The second-stage problem, the first-stage coefficients and fit, and the rows used.
+
+    Raises
+    ------
+    ValueError
+        Too few rows with a lag, or ``exit=True`` without exits.
+    """
     keep = w > 0
     p = panel.subset(keep)
     w = w[keep]
@@ -391,6 +496,29 @@ def fit_oplp(
     cubic of ``omega = phi - state b_s`` on ``omega_{t-1}`` (with ``exit``: the complete cubic in
     ``omega_{t-1}`` and the fitted exit probability, prodest's attrition correction). The
     minimum is found by Levenberg-Marquardt with an exact Jacobian from several starts.
+
+    Parameters
+    ----------
+    panel : Panel
+        The prepared rows.
+    w : numpy.ndarray
+        Frequency weight of every row (0 leaves the row out; the bootstrap gives each row
+        the number of times its firm was drawn).
+    degree, lom_degree, exit, first_stage_controls
+        See :func:`~clusterpolicy.estimators.production.estimate`.
+    starts : list of numpy.ndarray, optional
+        Starting values of the state elasticities (default: the first-stage coefficients and
+        0, 0.25, 0.5, 0.75).
+
+    Returns
+    -------
+    Fit
+        No covariance (OP/LP standard errors come from the bootstrap).
+
+    Raises
+    ------
+    ValueError
+        The second stage did not converge from any start.
     """
     built = build_oplp(
         panel,
@@ -466,25 +594,91 @@ class ACFProblem:
         return xi, dxi
 
     def moments(self, theta: np.ndarray) -> np.ndarray:
+        """The moments ``Z' W xi(theta)``.
+
+        Parameters
+        ----------
+        theta : numpy.ndarray
+            Input elasticities.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         xi, _ = self._eval(theta, False)
         return self.Zw.T @ xi
 
     def resid(self, theta: np.ndarray) -> np.ndarray:
+        """``L' m(theta)``, whose squared norm is the criterion (the root finder's residual).
+
+        Parameters
+        ----------
+        theta : numpy.ndarray
+            Input elasticities.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         return self.L.T @ self.moments(theta)
 
     def jac(self, theta: np.ndarray) -> np.ndarray:
+        """Exact Jacobian of :meth:`resid`.
+
+        Parameters
+        ----------
+        theta : numpy.ndarray
+            Input elasticities.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         _, dxi = self._eval(theta, True)
         return self.L.T @ (self.Zw.T @ dxi)
 
     def criterion(self, theta: np.ndarray) -> float:
+        """prodest's criterion ``m' (Z'WZ)^{-1} m / sum(w)``.
+
+        Parameters
+        ----------
+        theta : numpy.ndarray
+            Input elasticities.
+
+        Returns
+        -------
+        float
+        """
         r = self.resid(theta)
         return float(r @ r)
 
     def relative_criterion(self, theta: np.ndarray) -> float:
+        """The criterion over the weighted mean of ``xi^2`` (0 at a root).
+
+        Parameters
+        ----------
+        theta : numpy.ndarray
+            Input elasticities.
+
+        Returns
+        -------
+        float
+        """
         xi, _ = self._eval(theta, False)
         return self.criterion(theta) / float(np.sum(self.lom.w * xi**2) / self.n_w)
 
     def innovation(self, theta: np.ndarray) -> np.ndarray:
+        """The productivity innovation ``xi(theta)`` on the second-stage rows.
+
+        Parameters
+        ----------
+        theta : numpy.ndarray
+            Input elasticities.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         xi, _ = self._eval(theta, False)
         return xi
 
@@ -505,7 +699,28 @@ class _ACFBuilt:
 def build_acf(
     panel: Panel, w: np.ndarray, *, degree: int, lom_degree: int, first_stage_controls: bool
 ) -> _ACFBuilt:
-    """First stage and second-stage problem of ACF on the rows with positive weight."""
+    """First stage and second-stage problem of ACF on the rows with positive weight.
+
+    Parameters
+    ----------
+    panel : Panel
+        The prepared rows.
+    w : numpy.ndarray
+        Frequency weight of every row (0 leaves the row out; the bootstrap gives each row
+        the number of times its firm was drawn).
+    degree, lom_degree, first_stage_controls
+        See :func:`~clusterpolicy.estimators.production.estimate`.
+
+    Returns
+    -------
+    _ACFBuilt
+        The moment problem, the first stage (coefficients, fit, R^2, sigma) and the rows used.
+
+    Raises
+    ------
+    ValueError
+        Too few rows with a lag.
+    """
     keep = w > 0
     p = panel.subset(keep)
     w = w[keep]
@@ -557,7 +772,21 @@ _PRIMES = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 6
 
 
 def default_acf_starts(k: int, n_starts: int, box: tuple[float, float]) -> list[np.ndarray]:
-    """``n_starts`` points of a Halton sequence in ``box``^k (deterministic, space filling)."""
+    """``n_starts`` points of a Halton sequence in ``box``^k (deterministic, space filling).
+
+    Parameters
+    ----------
+    k : int
+        Dimension (at most 20).
+    n_starts : int
+        Number of points (0 or less: none).
+    box : (float, float)
+        Range of every coordinate.
+
+    Returns
+    -------
+    list of numpy.ndarray
+    """
     if n_starts <= 0:
         return []
     if k > len(_PRIMES):
@@ -574,7 +803,27 @@ def solve_acf(
     max_nfev: int = 200,
     stop_at_first_root: bool = False,
 ) -> list[dict[str, Any]]:
-    """Levenberg-Marquardt on ``L' m`` from every start; one record per start."""
+    """Levenberg-Marquardt on ``L' m`` from every start; one record per start.
+
+    Parameters
+    ----------
+    problem : ACFProblem
+        The moment conditions.
+    starts : list of numpy.ndarray
+        Starting points.
+    root_tol : float
+        A point is a root when its relative criterion is at most this.
+    max_nfev : int, default 200
+        Function evaluations per start.
+    stop_at_first_root : bool, default False
+        Stop after the first start that ends at a root.
+
+    Returns
+    -------
+    list of dict
+        ``start, params, criterion, relative_criterion, is_root`` (NaN parameters and infinite
+        criteria for a start that failed).
+    """
     out = []
     for s in starts:
         s = np.asarray(s, dtype=float)
@@ -612,7 +861,21 @@ def solve_acf(
 
 
 def distinct(points: list[dict[str, Any]], tol: float = 1e-5) -> list[dict[str, Any]]:
-    """Keep one record (the smallest criterion) per cluster of nearby parameter vectors."""
+    """Keep one record (the smallest criterion) per cluster of nearby parameter vectors.
+
+    Parameters
+    ----------
+    points : list of dict
+        Records of :func:`solve_acf`.
+    tol : float, default 1e-5
+        Relative distance below which two vectors are the same point.
+
+    Returns
+    -------
+    list of dict
+        The kept records by increasing criterion, each with ``n_starts`` (how many records it
+        stands for); records with non-finite parameters are left out.
+    """
     kept: list[dict[str, Any]] = []
     for rec in sorted(points, key=lambda r: r["criterion"]):
         x = rec["params"]
@@ -661,6 +924,29 @@ def fit_wooldridge(
 
     Standard errors are clustered by firm (both equations of a firm-year in the firm's cluster),
     factor ``G/(G-1)``.
+
+    Parameters
+    ----------
+    panel : Panel
+        The prepared rows.
+    w : numpy.ndarray
+        Frequency weight of every row (0 leaves the row out; the bootstrap gives each row
+        the number of times its firm was drawn).
+    variant : {"gmm", "iv", "rob"}, default "gmm"
+        See above.
+    degree : int, default 2
+        Degree of ``c_t``.
+    se : bool, default True
+        Compute the covariance (and the reference software's standard errors, in ``extra``).
+
+    Returns
+    -------
+    Fit
+
+    Raises
+    ------
+    ValueError
+        No proxy, or an unknown variant.
     """
     keep = w > 0
     p = panel.subset(keep)

@@ -39,7 +39,7 @@ _CONTROL_FUNCTION = ("op", "lp", "acf")
 
 
 class ProductionWarning(UserWarning):
-    """Base class of the warnings of :mod:`clusterpolicy.production`."""
+    """Base class of the warnings of :mod:`clusterpolicy.estimators.production`."""
 
 
 class NoRootWarning(ProductionWarning):
@@ -119,7 +119,12 @@ def _acf_point(
     root_selection: str,
     plausible: tuple[float, float],
     screen_firms: int | None,
-) -> tuple[Fit, list[np.ndarray]]:
+) -> tuple[Fit, list[np.ndarray], list[str]]:
+    """The ACF point estimate: multistart root search, root selection, warnings.
+
+    Returns the fit, the fallback starts of the bootstrap replicates and the notes (the
+    messages of the warnings raised).
+    """
     w = np.ones(panel.n)
     built = build_acf(panel, w, **acf_opts)
     names = panel.free_names + panel.state_names
@@ -237,12 +242,11 @@ def _acf_point(
         "first_stage_r2": built.r2,
         "first_stage_sigma": built.sigma,
         "nobs_first_stage": built.p.n,
-        "notes": notes,
     }
     fallback = [r["params"] for r in roots if r is not chosen_rec]
     fallback += default_acf_starts(k, 4, start_box)
     fit = Fit(params=params, nobs=int(built.rows.size), omega=omega, extra=extra, converged=root_found)
-    return fit, fallback
+    return fit, fallback, notes
 
 
 def _estimate_panel(
@@ -269,6 +273,12 @@ def _estimate_panel(
     plausible: tuple[float, float],
     screen_firms: int | None,
 ) -> ProductionResults:
+    """Estimate one prepared panel (the work of :func:`estimate` after its checks).
+
+    ``data_index`` is the index of the input data, to align productivity with it; the options
+    are those of :func:`estimate` (``logs`` and ``law_of_motion_controls`` have already been
+    applied by :func:`prepare_panel`).
+    """
     del logs, law_of_motion_controls
     names = panel.free_names + panel.state_names
     k = len(names)
@@ -282,6 +292,7 @@ def _estimate_panel(
     dropped = dict(panel.dropped)
     inference: dict[str, Any] = {}
     fallback: list[np.ndarray] = []
+    notes: list[str] = []
     if method in ("ols", "fe"):
         fitter = fit_ols if method == "ols" else fit_fe
         fit = fitter(panel, w, time_effects=time_effects)
@@ -321,7 +332,7 @@ def _estimate_panel(
                 "lom_degree": lom_degree,
                 "first_stage_controls": first_stage_controls,
             }
-            fit, fallback = _acf_point(
+            fit, fallback, notes = _acf_point(
                 panel,
                 acf_opts=acf_opts,
                 starts=starts,
@@ -335,8 +346,9 @@ def _estimate_panel(
         inference["std_errors"] = "none (bootstrap=0)"
 
     std_errors = np.full(k, np.nan)
-    if fit.cov is not None:
-        std_errors = np.sqrt(np.diag(fit.cov))
+    cov = fit.cov
+    if cov is not None:
+        std_errors = np.sqrt(np.diag(cov))
     if bootstrap:
         seq = seed_sequence(seed)
         if method == "acf" and not np.all(np.isfinite(fit.params)):
@@ -353,6 +365,8 @@ def _estimate_panel(
         )
         good = out.draws[np.all(np.isfinite(out.draws), axis=1)]
         std_errors = good.std(axis=0, ddof=1) if len(good) >= 2 else np.full(k, np.nan)
+        # the covariance of the successful replicates (its diagonal: std_errors squared)
+        cov = np.atleast_2d(np.cov(good, rowvar=False, ddof=1)) if len(good) >= 2 else np.full((k, k), np.nan)
         inference = {
             "std_errors": "firm-block bootstrap (firms resampled whole)",
             "replications": int(bootstrap),
@@ -386,6 +400,8 @@ def _estimate_panel(
     if method == "wooldridge":
         extra["software_std_errors"] = pd.Series(extra.get("software_std_errors"), index=names)
     model = method if method != "wooldridge" else f"wooldridge ({variant})"
+    # intervals and p-values with the normal distribution, as R prodest (and Stata prodest)
+    inference["distribution"] = "normal"
     return ProductionResults(
         params=pd.Series(fit.params, index=names),
         std_errors=pd.Series(std_errors, index=names),
@@ -393,6 +409,8 @@ def _estimate_panel(
         model=model,
         inference=inference,
         extra=extra,
+        notes=notes,
+        cov=cov,
         dropped=dropped_frame(dropped, stages),
         _residual_tfp=residual_tfp,
         _fitted_tfp=fitted_tfp,

@@ -15,7 +15,7 @@ from ._data import prepare_panel
 from ._fit import _estimate_panel
 from ._results import ProductionByResults, ProductionResults, dropped_frame
 
-__all__ = ["estimate_by", "plan_pooling"]
+__all__ = ["estimate_groups", "plan_pooling"]
 
 
 def plan_pooling(
@@ -28,12 +28,26 @@ def plan_pooling(
     sort order (the last group with the previous one), until no group is too small or one group
     is left.
 
+    Parameters
+    ----------
+    counts : pandas.Series
+        Usable rows per industry code.
+    min_obs : int
+        Minimum rows of a group.
+    pool_map : mapping, optional
+        Industry -> industry it is pooled with when too small (instead of the next code).
+
     Returns
     -------
-    groups
+    groups : dict
         Group key (its first industry) -> sorted list of member industries.
-    reasons
+    reasons : dict
         Industry -> why it is estimated the way it is.
+
+    Raises
+    ------
+    ValueError
+        ``pool_map`` names an industry that is not in ``counts``.
     """
     pool_map = dict(pool_map or {})
     codes = list(counts.sort_index().index)
@@ -87,21 +101,25 @@ def _label(industries: list[Any]) -> str:
 
 
 def _run_group(
-    data: pd.DataFrame, rows: np.ndarray, args: tuple, kwargs: dict[str, Any]
+    data: pd.DataFrame, rows: np.ndarray, columns: dict[str, Any], kwargs: dict[str, Any]
 ) -> tuple[ProductionResults | None, list[tuple[str, type[Warning]]], str | None]:
-    method, y, free, state, proxy, id_, time = args
+    """Estimate one group (in a worker): its results, the warnings it raised, or its error.
+
+    The warnings travel back to the caller, which re-emits them with their category (a
+    worker's warnings would otherwise be lost) and keeps their messages as notes.
+    """
+    method = columns["method"]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            use_proxy = proxy if method not in ("ols", "fe") else None
             panel = prepare_panel(
                 data.iloc[rows],
-                y=y,
-                free=free,
-                state=state,
-                proxy=use_proxy,
-                id=id_,
-                time=time,
+                y=columns["y"],
+                free=columns["free"],
+                state=columns["state"],
+                proxy=columns["proxy"] if method not in ("ols", "fe") else None,
+                unit=columns["unit"],
+                time=columns["time"],
                 controls=kwargs["law_of_motion_controls"],
                 logs=kwargs["logs"],
             )
@@ -112,33 +130,57 @@ def _run_group(
     return res, [(str(w.message), w.category) for w in caught], error
 
 
-def estimate_by(
+def estimate_groups(
     data: pd.DataFrame,
     method: str,
+    *,
     y: str,
     free: list[str],
     state: list[str],
     proxy: str | None,
-    id: str,
+    unit: str,
     time: str,
-    *,
     by: str,
     min_obs: int,
     pool_map: Mapping[Any, Any] | None,
     **kwargs: Any,
 ) -> ProductionByResults:
-    """Estimate per industry (see :func:`clusterpolicy.production.estimate`, ``by``)."""
+    """Estimate per industry, pooling small industries, the groups in parallel.
+
+    The work of :func:`clusterpolicy.estimators.production.estimate_by` after its checks:
+    ``free``, ``state`` and ``law_of_motion_controls`` (in ``kwargs``) are lists, ``kwargs``
+    holds every option of the one-panel estimation (``n_jobs`` is spread over the groups,
+    each group running its bootstrap in one process with its own child of ``seed``).
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        One row per firm and period.
+    method : str
+        The estimator.
+    y, free, state, proxy, unit, time : str or list of str
+        Columns, as :func:`~clusterpolicy.estimators.production.estimate`.
+    by, min_obs, pool_map
+        The industry column and the pooling rule (:func:`plan_pooling`).
+    **kwargs
+        The other options of :func:`~clusterpolicy.estimators.production.estimate`.
+
+    Returns
+    -------
+    ProductionByResults
+    """
     if by not in data.columns:
         raise ValueError(f"column(s) not found in data: {by!r}")
-    use_proxy = proxy if method not in ("ols", "fe") else None
+    columns = {"method": method, "y": y, "free": free, "state": state, "proxy": proxy, "unit": unit,
+               "time": time}
     # Usable rows per industry: the same checks as the estimation itself.
     panel = prepare_panel(
         data,
         y=y,
         free=free,
         state=state,
-        proxy=use_proxy,
-        id=id,
+        proxy=proxy if method not in ("ols", "fe") else None,
+        unit=unit,
         time=time,
         controls=kwargs["law_of_motion_controls"],
         logs=kwargs["logs"],
@@ -153,16 +195,16 @@ def estimate_by(
     seqs = seed_sequence(kwargs["seed"]).spawn(len(groups))
     n_jobs = kwargs.pop("n_jobs")
     jobs = []
-    for (key, members), seq in zip(groups.items(), seqs, strict=True):
-        del key
+    for members, seq in zip(groups.values(), seqs, strict=True):
         idx = industry.index[industry.isin(members).to_numpy()]
         rows = positions.loc[idx].to_numpy()
         jobs.append((members, rows, {**kwargs, "seed": seq, "n_jobs": 1}))
-    args = (method, y, free, state, proxy, id, time)
     if n_jobs == 1 or len(jobs) == 1:
-        outputs = [_run_group(data, rows, args, kw) for _, rows, kw in jobs]
+        outputs = [_run_group(data, rows, columns, kw) for _, rows, kw in jobs]
     else:
-        outputs = Parallel(n_jobs=n_jobs)(delayed(_run_group)(data, rows, args, kw) for _, rows, kw in jobs)
+        outputs = Parallel(n_jobs=n_jobs)(
+            delayed(_run_group)(data, rows, columns, kw) for _, rows, kw in jobs
+        )
     results: dict[str, ProductionResults] = {}
     records = []
     messages: list[str] = []
@@ -193,11 +235,13 @@ def estimate_by(
         for reason, row in res.dropped.iterrows():
             counts_dropped[reason] = counts_dropped.get(reason, 0) + int(row["rows"])
             stages.setdefault(reason, row["stage"])
-    return ProductionByResults(
-        results=results,
+    model = method if method != "wooldridge" else f"wooldridge ({kwargs['variant']})"
+    return ProductionByResults.from_groups(
+        results,
         table=table,
         by=by,
-        _index=data.index,
-        warnings=messages,
+        model=model,
+        index=data.index,
+        notes=messages,
         dropped=dropped_frame(counts_dropped, stages),
     )

@@ -63,7 +63,20 @@ def monomial_exponents(
 
 
 def polynomial_design(values: np.ndarray, exponents: list[tuple[int, ...]]) -> np.ndarray:
-    """Evaluate the monomials ``exponents`` at the rows of ``values`` (n x k)."""
+    """Evaluate the monomials ``exponents`` at the rows of ``values``.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        n x k (or n, one variable).
+    exponents : list of tuple of int
+        One exponent per variable for each monomial (:func:`monomial_exponents`).
+
+    Returns
+    -------
+    numpy.ndarray
+        n x len(exponents).
+    """
     values = np.asarray(values, dtype=float)
     if values.ndim == 1:
         values = values[:, None]
