@@ -126,14 +126,32 @@ def test_wooldridge_iv_close_to_prodest(chilean, ref):
 
 
 @pytest.mark.reference
-@pytest.mark.xfail(
-    strict=True,
-    reason="prodest 1.0.1's prodestWRDG ('IV version') source is not available to reproduce its "
-    "exact design; variant='iv' (Stata's design) differs by up to 0.0037",
-)
 def test_wooldridge_iv_matches_prodest_exactly(chilean, ref):
-    iv = production.estimate(chilean, "wooldridge", **CHILEAN, proxy="pX", variant="iv")
-    np.testing.assert_allclose(iv.params, _coefs(ref["estimates"]["WRDG_table1"]), atol=1e-4)
+    """variant='prodest_iv' is prodestWRDG: coefficients and its reported standard errors."""
+    res = production.estimate(chilean, "wooldridge", **CHILEAN, proxy="pX", variant="prodest_iv")
+    entry = ref["estimates"]["WRDG_table1"]
+    np.testing.assert_allclose(res.params, _coefs(entry), rtol=0, atol=1e-8)
+    want_se = _coefs({"coefficients": entry["se"]})
+    np.testing.assert_allclose(res.std_errors, want_se, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(res.extra["software_std_errors"], want_se, rtol=0, atol=1e-8)
+    # the reported standard errors are prodest's, and say so
+    assert res.inference["std_errors"] == "prodest's reported (OLS on fitted values)"
+    assert res.inference["distribution"] == "normal"
+    assert res.model == "wooldridge (prodest_iv)"
+    # the same computation with investment as the proxy
+    inv = production.estimate(chilean, "wooldridge", **CHILEAN, proxy="inv", variant="prodest_iv")
+    entry = ref["estimates"]["WRDG_inv_sec33"]
+    np.testing.assert_allclose(inv.params, _coefs(entry), rtol=0, atol=1e-8)
+    np.testing.assert_allclose(inv.std_errors, _coefs({"coefficients": entry["se"]}), rtol=0, atol=1e-8)
+
+
+@pytest.mark.reference
+def test_wooldridge_prodest_iv_uses_the_rows_with_a_lag(chilean, ref):
+    res = production.estimate(chilean, "wooldridge", **CHILEAN, proxy="pX", variant="prodest_iv")
+    assert res.nobs == 1944 == ref["N_obs_with_lag"]
+    assert res.extra["nobs_stacked"] == 2 * 1944
+    assert res.dropped.loc["no calendar lag (first year of the firm or a year gap)", "rows"] == 600
+    assert res.nobs + int(res.dropped["rows"].sum()) == ref["estimates"]["WRDG_table1"]["N_input"]
 
 
 @pytest.mark.reference

@@ -194,9 +194,11 @@ def estimate(
         Degree of the polynomial ``g`` in ``omega_{t-1}`` (3 as prodest).
     time_effects : bool, default False
         OLS/FE: add period effects.
-    variant : {"gmm", "iv", "rob"}, default "gmm"
-        Wooldridge: R ``prodestWRDG_GMM`` (system 2SLS), Stata prodest's stacked IV, or R
-        ``prodestROB`` (second equation alone). See ``Notes``.
+    variant : {"gmm", "iv", "rob", "prodest_iv"}, default "gmm"
+        Wooldridge: R ``prodestWRDG_GMM`` (system 2SLS), Stata prodest's stacked IV, R
+        ``prodestROB`` (second equation alone), or R ``prodestWRDG`` (prodest's "IV
+        version": OLS on first-stage fitted values, with that OLS's standard errors, which
+        are not valid 2SLS standard errors). See ``Notes``.
     starts : int or list of vectors, default 16
         ACF: number of space-filling starts in ``start_box`` (added to the first-stage and OLS
         coefficients), or the explicit list of starting vectors.
@@ -252,11 +254,16 @@ def estimate(
     which is the same as adding ``c`` copies with new ids. Every replicate starts from the
     point estimate.
 
-    Wooldridge: ``"gmm"`` and ``"rob"`` reproduce prodest's ``prodestWRDG_GMM`` and
-    ``prodestROB`` exactly. prodest 1.0.1's ``prodestWRDG`` (its "IV version") is not
-    reproduced: ``"iv"`` is Stata prodest's stacked design, which differs from it by less
-    than 0.004 on the chilean data. Standard errors are firm-clustered (prodest's GMM ones
-    are too large by sqrt(2); the reference software's are in ``extra``).
+    Wooldridge: ``"gmm"``, ``"rob"`` and ``"prodest_iv"`` reproduce prodest 1.0.1's
+    ``prodestWRDG_GMM``, ``prodestROB`` and ``prodestWRDG`` (its "IV version") exactly;
+    ``"iv"`` is Stata prodest's stacked design, which differs from ``prodestWRDG`` by less
+    than 0.004 on the chilean data. ``prodestWRDG`` regresses the stacked outcome on a
+    constant and the regressors fitted on the instruments (a first stage without a
+    constant), and reports that OLS's conventional standard errors: ``"prodest_iv"``'s
+    standard errors are those, for reproduction only (``inference["std_errors"]`` says so);
+    they are not valid 2SLS standard errors. The valid, firm-clustered 2SLS/GMM standard
+    errors are those of ``"gmm"`` and ``"iv"`` (prodest's GMM ones are too large by sqrt(2);
+    the reference software's own standard errors are in ``extra["software_std_errors"]``).
 
     Examples
     --------

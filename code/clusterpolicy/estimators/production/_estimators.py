@@ -17,8 +17,9 @@ Definitions follow R prodest 1.0.1 (see ``_reference notes`` in each function):
   ``omega_{t-1}``; criterion ``m' (Z'Z)^{-1} m / N`` (prodest's ``gACF``). The model is exactly
   identified, so a solution is a root ``m = 0``, found with Levenberg-Marquardt on
   ``L' m`` (``L L' = (Z'Z)^{-1} / N``) with an analytic Jacobian.
-* Wooldridge: prodest's system GMM (``prodestWRDG_GMM``), Stata prodest's stacked IV, and
-  prodest's single-equation IV (``prodestROB``).
+* Wooldridge: prodest's system GMM (``prodestWRDG_GMM``), Stata prodest's stacked IV,
+  prodest's single-equation IV (``prodestROB``), and prodest's two-step "IV version"
+  (``prodestWRDG``: OLS on first-stage fitted values, with that OLS's standard errors).
 """
 
 from __future__ import annotations
@@ -895,6 +896,43 @@ def distinct(points: list[dict[str, Any]], tol: float = 1e-5) -> list[dict[str, 
 # ----------------------------------------------------------------------------------------------
 
 
+def _ols_on_fitted(
+    y: np.ndarray, X: np.ndarray, Z: np.ndarray, w: np.ndarray, se: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """prodest's ``prodestWRDG`` two steps: OLS of ``y`` on a constant and ``X`` fitted on ``Z``.
+
+    Parameters
+    ----------
+    y : numpy.ndarray
+        Outcome (n).
+    X : numpy.ndarray
+        Regressors (n x k), without a constant.
+    Z : numpy.ndarray
+        Instruments (n x l, l >= k), without a constant; the first stage has none either.
+    w : numpy.ndarray
+        Frequency weights (n).
+    se : bool
+        Compute the covariance.
+
+    Returns
+    -------
+    coef : numpy.ndarray
+        Constant first, then the coefficients of ``X`` (1 + k).
+    cov : numpy.ndarray or None
+        The second step's conventional OLS covariance ``s^2 (A'WA)^{-1}``, ``A = (1, X_hat)``,
+        ``s^2 = sum(w u^2) / (sum(w) - (1 + k))``, ``u = y - A coef`` (the residual on the
+        fitted regressors): prodest's reported variance, not a valid 2SLS one.
+    """
+    X_hat = Z @ wls(Z, X, w)
+    A = np.hstack([np.ones((len(y), 1)), X_hat])
+    coef = wls(A, y, w)
+    if not se:
+        return coef, None
+    u = y - A @ coef
+    s2 = float(np.sum(w * u**2)) / (float(w.sum()) - A.shape[1])
+    return coef, s2 * np.linalg.inv(A.T @ (A * w[:, None]))
+
+
 def fit_wooldridge(
     panel: Panel,
     w: np.ndarray,
@@ -921,9 +959,23 @@ def fit_wooldridge(
     ``"rob"``
         R ``prodestROB``: equation 2 alone, ``y = a + free b + state b_s + c_{t-1} l``,
         instruments ``(1, free_{t-1}, state, c_{t-1})``.
+    ``"prodest_iv"``
+        R ``prodestWRDG`` (prodest's "IV version"), step by step: the two equations stacked,
+        outcome ``(y; y)``, regressors ``X = (free, state, c_t; free, state, c_{t-1})`` and
+        instruments ``Z = (free_{t-1}, state, c_t; free_{t-1}, state, c_{t-1})`` (``c``'s
+        coefficients shared by the equations; the state enters alone and inside ``c``); every
+        column of ``X`` is regressed on ``Z`` without a constant, and ``(y; y)`` on a constant
+        and the fitted ``X_hat`` by OLS. The second step has a constant that the first does
+        not, so even the point estimates are not those of 2SLS (2SLS of the same design with
+        the constant among the instruments differs by up to 0.004 on prodest's chilean data).
 
     Standard errors are clustered by firm (both equations of a firm-year in the firm's cluster),
-    factor ``G/(G-1)``.
+    factor ``G/(G-1)``, except for ``"prodest_iv"``: its covariance is prodest's, the
+    conventional OLS one of the second step, ``s^2 (A'A)^{-1}`` with ``A = (1, X_hat)`` and
+    ``s^2 = u'u / (2N - cols(A))``, ``u = (y; y) - A b`` the residual on the *fitted*
+    regressors. That is not a valid 2SLS variance (wrong residual, no clustering of a firm's
+    two equations and years); it is reported only to reproduce prodest. Valid firm-clustered
+    standard errors are those of ``"gmm"`` and ``"iv"``.
 
     Parameters
     ----------
@@ -932,7 +984,7 @@ def fit_wooldridge(
     w : numpy.ndarray
         Frequency weight of every row (0 leaves the row out; the bootstrap gives each row
         the number of times its firm was drawn).
-    variant : {"gmm", "iv", "rob"}, default "gmm"
+    variant : {"gmm", "iv", "rob", "prodest_iv"}, default "gmm"
         See above.
     degree : int, default 2
         Degree of ``c_t``.
@@ -996,21 +1048,34 @@ def fit_wooldridge(
         yy, ww = y, wr
         first = 1
         cluster = p.firm[rows]
+    elif variant == "prodest_iv":
+        X = np.vstack([np.hstack([F, S, c_t]), np.hstack([F, S, c_l])])
+        Z = np.vstack([np.hstack([Fl, S, c_t]), np.hstack([Fl, S, c_l])])
+        yy, ww = np.r_[y, y], np.r_[wr, wr]
+        first = 1
     else:
-        raise ValueError(f"wooldridge variant must be 'gmm', 'iv' or 'rob', got {variant!r}")
-    b, X_hat, u = tsls(yy, X, Z, ww)
-    params = b[first : first + k]
+        raise ValueError(f"wooldridge variant must be 'gmm', 'iv', 'rob' or 'prodest_iv', got {variant!r}")
     cov = None
-    if se:
-        bread = np.linalg.inv(X_hat.T @ (X * ww[:, None]))
-        meat, n_groups = cluster_meat(X_hat * (ww * u)[:, None], cluster)
-        cov = (n_groups / (n_groups - 1) * bread @ meat @ bread)[first : first + k, first : first + k]
-        # The reference software's own (unclustered) variance, for comparison: prodest's GMM
-        # divides u'u over both equations by one equation's N (sqrt(2) too large); Stata's
-        # stacked IV divides by the stacked N; prodestROB (AER::ivreg) by N - K.
-        ssr = float(np.sum(ww * u**2))
-        denom = {"gmm": float(wr.sum()), "iv": float(ww.sum()), "rob": float(ww.sum()) - X.shape[1]}
-        extra["software_std_errors"] = np.sqrt(np.diag(ssr / denom[variant] * bread))[first : first + k]
+    if variant == "prodest_iv":
+        b, cov_all = _ols_on_fitted(yy, X, Z, ww, se)
+        params = b[first : first + k]
+        if cov_all is not None:
+            # prodest's reported variance (OLS on the fitted regressors), not a 2SLS one
+            cov = cov_all[first : first + k, first : first + k]
+            extra["software_std_errors"] = np.sqrt(np.diag(cov))
+    else:
+        b, X_hat, u = tsls(yy, X, Z, ww)
+        params = b[first : first + k]
+        if se:
+            bread = np.linalg.inv(X_hat.T @ (X * ww[:, None]))
+            meat, n_groups = cluster_meat(X_hat * (ww * u)[:, None], cluster)
+            cov = (n_groups / (n_groups - 1) * bread @ meat @ bread)[first : first + k, first : first + k]
+            # The reference software's own (unclustered) variance, for comparison: prodest's GMM
+            # divides u'u over both equations by one equation's N (sqrt(2) too large); Stata's
+            # stacked IV divides by the stacked N; prodestROB (AER::ivreg) by N - K.
+            ssr = float(np.sum(ww * u**2))
+            denom = {"gmm": float(wr.sum()), "iv": float(ww.sum()), "rob": float(ww.sum()) - X.shape[1]}
+            extra["software_std_errors"] = np.sqrt(np.diag(ssr / denom[variant] * bread))[first : first + k]
     inputs = np.hstack([p.free, p.state])
     omega = np.full(panel.n, np.nan)
     omega[keep] = p.y - inputs @ params

@@ -29,7 +29,7 @@ from ._results import ProductionResults, dropped_frame
 Method = Literal["ols", "fe", "op", "lp", "acf", "wooldridge"]
 
 
-WooldridgeVariant = Literal["gmm", "iv", "rob"]
+WooldridgeVariant = Literal["gmm", "iv", "rob", "prodest_iv"]
 
 
 RootSelection = Literal["persistence", "criterion"]
@@ -305,9 +305,15 @@ def _estimate_panel(
     elif method == "wooldridge":
         fit = fit_wooldridge(panel, w, variant=variant, degree=degree)
         replicate = _LinearReplicate(panel, method, {"variant": variant, "degree": degree})
-        inference["std_errors"] = "analytic, clustered by firm"
-        inference["small_sample"] = "G/(G-1)"
-        inference["clusters"] = panel.n_firms
+        if variant == "prodest_iv":
+            # prodestWRDG's own standard errors, reproduced; not valid 2SLS standard errors
+            inference["std_errors"] = "prodest's reported (OLS on fitted values)"
+            inference["small_sample"] = "s^2 = u'u / (2N - columns), u the residual on the fitted regressors"
+            inference["valid_alternative"] = "variant='gmm' or 'iv': firm-clustered 2SLS/GMM standard errors"
+        else:
+            inference["std_errors"] = "analytic, clustered by firm"
+            inference["small_sample"] = "G/(G-1)"
+            inference["clusters"] = panel.n_firms
         n_nolag = int((~panel.has_lag).sum())
         if n_nolag:
             dropped[NO_LAG_REASON] = n_nolag
