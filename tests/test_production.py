@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import warnings
 
+import distributed
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -515,9 +517,6 @@ def test_estimate_by_industry(sim):
 @pytest.mark.slow
 def test_dask_backend_gives_the_same_errors(sim):
     """``joblib.parallel_config(backend="dask")`` with a Dask cluster: same seed, same SEs."""
-    distributed = pytest.importorskip("distributed")
-    import joblib
-
     small = sim[sim["firm"] < 200]
     kw = dict(bootstrap=40, seed=8, batch_size=20)
     local = production.estimate(small, "lp", **SIM, proxy="m", n_jobs=1, **kw)

@@ -10,6 +10,8 @@ import json
 import math
 import shutil
 
+import distributed
+import joblib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -508,9 +510,6 @@ def test_monte_carlo_does_not_depend_on_jobs_or_backend():
 
 
 def test_monte_carlo_runs_under_the_dask_backend():
-    distributed = pytest.importorskip("distributed")
-    import joblib
-
     reference = serial_montecarlo.monte_carlo(n_reps=2, seed=4, n_jobs=1)
     with distributed.Client(processes=False, n_workers=1, threads_per_worker=2,
                             dashboard_address=None) as client, \
