@@ -1,4 +1,6 @@
-"""clusterpolicy.cluster_effects: balanced panel, pre-period covariates, size classes, verdicts."""
+"""clusterpolicy.studies.cluster_effects, the building blocks: balanced panel, pre-period covariates,
+size classes, verdicts, notes, the robust-interval cases and the balance table (the studies
+themselves: tests/test_cluster_effects_study.py)."""
 
 from __future__ import annotations
 
@@ -105,13 +107,102 @@ def test_selection_panel_is_balanced_with_true_tfp():
     assert (data["cohort"] > 0).any() and (data["cohort"] == 0).any()
 
 
-def test_record_warnings_keeps_messages_once_and_drops_deprecations():
-    notes: dict[str, list[str]] = {}
-    with ce.record_warnings(notes, "step"):
-        warnings.warn("fragmented frame", RuntimeWarning, stacklevel=1)
+def test_add_notes_keeps_each_message_once_and_only_sources_with_a_message():
+    notes: ce.Notes = {}
+    ce.add_notes(notes, "step", ["a", "b", "a"])
+    ce.add_notes(notes, "quiet", [])
+    ce.add_notes(notes, "step", ["b", "c"])
+    assert notes == {"step": ["a", "b", "c"]}
+
+
+def test_notes_markdown_lists_sources_in_order_and_skips_none():
+    class Result:
+        def __init__(self, notes):
+            self.notes = notes
+
+    first = Result({"TFP": ["pooled industry 10"], "TWFE": ["singletons dropped"]})
+    second = Result({"TWFE": ["singletons dropped", "collinear"], "HonestDiD": ["reference period"]})
+    text = ce.notes_markdown(first, None, second)
+    assert text.splitlines() == [
+        "* **TFP**: pooled industry 10",
+        "* **TWFE**: singletons dropped",
+        "* **TWFE**: collinear",
+        "* **HonestDiD**: reference period",
+    ]
+    assert ce.notes_markdown(Result({}), None) == "No estimator raised a warning or dropped data."
+
+
+def test_noted_keeps_warnings_before_the_results_notes_and_drops_deprecations():
+    class Fit:
+        notes = ("12 units dropped", "fragmented frame check")
+
+    def fit():
         warnings.warn("fragmented frame", RuntimeWarning, stacklevel=1)
         warnings.warn("old API", DeprecationWarning, stacklevel=1)
-    assert notes == {"step": ["RuntimeWarning: fragmented frame"]}
-    with ce.record_warnings(notes, "quiet"):
-        pass
+        return Fit()
+
+    notes: ce.Notes = {}
+    assert isinstance(ce._noted(notes, "step", fit), Fit)
+    assert notes == {"step": ["RuntimeWarning: fragmented frame", "12 units dropped",
+                              "fragmented frame check"]}
+    assert ce._noted(notes, "quiet", lambda: 3) == 3
     assert "quiet" not in notes
+
+
+def test_texts_of_the_page():
+    assert ce.year_span([2013, 2014, 2020]) == "2013–2020"
+    assert ce.year_span([2017]) == "2017"
+    synthetic = ce.data_banner(0.03, "SYNTHETIC.")
+    assert synthetic.startswith("SYNTHETIC. The true effect") and "**0.030** log points" in synthetic
+    real = ce.data_banner(None, "SYNTHETIC.")
+    assert "SYNTHETIC" not in real and "No truth file was found" in real
+    assert ce.significance_verdict(0.2446) == "not significant at the 5% level"
+    assert ce.significance_verdict(0.05) == "not significant at the 5% level"
+    assert ce.significance_verdict(0.049) == "significant at the 5% level"
+    assert ce.significance_verdict(0.02, level=0.01) == "not significant at the 1% level"
+
+
+def _bounds(grid, first_zero_at=None, zero_under_parallel_trends=False):
+    rows = [{"restriction": "parallel trends", "M": np.nan, "lb": 0.01, "ub": 0.05,
+             "method": "original", "contains_zero": zero_under_parallel_trends}]
+    rows += [{"restriction": "relative_magnitude", "M": m, "lb": 0.01 - m / 10, "ub": 0.05 + m / 10,
+              "method": "C-LF", "contains_zero": first_zero_at is not None and m >= first_zero_at}
+             for m in grid]
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize(("grid", "zero_at", "at_exact", "case", "last"), [
+    ([0, 0.5, 1], None, True, "zero_under_parallel_trends", None),
+    ([0, 1, 2], None, False, "robust_to_twice", None),
+    ([0, 0.5, 1.5], None, False, "robust_in_grid", None),
+    ([0, 0.5, 1], 0.5, False, "fragile", 0.0),
+    ([0, 0.5, 1, 1.5, 2], 1.5, False, "breaks_down", 1.0),
+    ([0.5, 1], 0.5, False, "zero_from_smallest", None),
+])
+def test_honest_case_covers_every_sentence_of_the_page(grid, zero_at, at_exact, case, last):
+    breakdown = float("nan") if zero_at is None else zero_at
+    found, last_excluding = ce.honest_case(_bounds(grid, zero_at, at_exact), breakdown, grid)
+    assert found == case and found in ce.HONEST_CASES
+    if last is None:
+        assert np.isnan(last_excluding)
+    else:
+        assert last_excluding == last
+
+
+def test_balance_table_labels_covariates_and_summarises_industries():
+    columns = list(ce.BALANCE_COLUMNS)
+    balance = pd.DataFrame(
+        [[3.0, 2.0, 0.9, 3.1, 3.0, 0.05, 1.1],
+         [26.0, 20.0, 0.3, 24.0, 23.0, -0.04, 0.9],
+         [0.1, 0.2, -0.2, 0.1, 0.1, 0.01, 1.0],
+         [0.3, 0.1, 0.4, 0.2, 0.2, -0.06, 1.0],
+         [-0.7, -2.7, 1.4, -0.9, -1.0, 0.07, 1.2]],
+        index=["log_employment", "age", "nace2=10", "nace2=20", "distance (logit)"], columns=columns)
+    table = ce.balance_table(balance)
+    assert table.index.name == "covariate"
+    assert list(table.index) == ["size (log FTE)", "age (years)", "logit score", "industry (largest)"]
+    assert list(table.columns) == list(ce.BALANCE_COLUMNS.values())
+    industry = table.loc["industry (largest)"]
+    assert industry["SMD before"] == pytest.approx(0.4) and industry["SMD after"] == pytest.approx(0.06)
+    assert industry[["members", "others", "VR after"]].isna().all()
+    assert "industry (largest)" not in ce.balance_table(balance.drop(index=["nace2=10", "nace2=20"])).index

@@ -1,65 +1,199 @@
-"""Helpers of the cluster-effect chapter (04): the estimation panel, subgroups and verdicts.
+"""Chapter 04, the effect of cluster membership on TFP: every result the page shows.
 
-The estimators live in :mod:`clusterpolicy.did`; this module prepares what they need and
-turns their results into the chapter's tables:
+The estimators live in :mod:`clusterpolicy.estimators.did`; this module prepares what they need
+and turns their results into the numbers, tables and figure that the chapter glues. One call
+per section of the page, each returning a frozen dataclass:
 
-* :func:`balanced_panel` - the firms observed in every year of the panel (Callaway-Sant'Anna,
-  the Goodman-Bacon decomposition and the TWFE weights need a balanced panel), with the
-  dropped firms counted by reason.
-* :func:`add_firm_covariates` - age, capital intensity and time-invariant pre-period
-  covariates (mean before the first cohort, level in the last pre-period year).
-* :func:`size_classes` - employment size classes from thresholds.
-* :func:`range_verdict`, :func:`truth_verdict`, :func:`equality_test` - computed verdicts.
-* :func:`record_warnings` - library warnings turned into notes for the page (a chapter may not
-  write to stderr).
-* :func:`selection_panel` - a small synthetic panel with selection on pre-period TFP, whose
-  true TFP is the outcome (the mean-reversion demonstration).
-* :func:`innovative_firms` - highly innovative firms from their pre-period patenting (chapter 06).
-* :func:`export_potential_outcomes` - on synthetic data, each firm-year's exporting with and
-  without the programme (the truth of chapter 06's exporting estimates).
+* :func:`estimation_panel` -> :class:`EstimationPanel` - firm-year TFP (chapter 03's
+  estimation, cached), the balanced panel with the pre-period covariates
+  (:func:`panel_from_tfp`), the truth file when the data are synthetic;
+* :func:`matched_did` -> :class:`MatchedDiD` - the study's design, propensity-score matching
+  then DiD, with its balance table;
+* :func:`twfe_diagnostics` -> :class:`TWFEDiagnostics` - TWFE, its Goodman-Bacon
+  decomposition and the weights of the treated cells;
+* :func:`staggered_did` -> :class:`StaggeredDiD` - Callaway-Sant'Anna in four specifications,
+  the event study and the TWFE event study (:func:`event_study_figure` draws them);
+* :func:`parallel_trends_sensitivity` -> :class:`Sensitivity` - HonestDiD robust intervals;
+* :func:`heterogeneity` -> :class:`Heterogeneity` - the conditional DiD by size class and by
+  cluster, with tests of equal effects (:class:`GroupEffects`);
+* :func:`specification_table` -> :class:`Specifications` - every estimate against the
+  published range (and the truth);
+* :func:`selection_demonstration` -> :class:`SelectionDemo` - on a synthetic panel with
+  selection on pre-period TFP, what conditioning on pre-period TFP removes.
 
-Nothing here knows the Flemish programme: years and cohorts are read from the data.
+Every result carries ``notes``: source -> what the estimators reported (their warnings,
+caught with :func:`clusterpolicy.core.results.caught_warnings`, and their own notes), which
+:func:`notes_markdown` lists for the page.
+
+The building blocks are public too: :func:`balanced_panel`, :func:`add_firm_covariates`,
+:func:`size_classes`, the verdicts :func:`range_verdict`, :func:`truth_verdict`,
+:func:`significance_verdict`, :func:`equality_test`, and :func:`selection_panel`. Chapter 06 uses
+:func:`innovative_firms` and :func:`export_potential_outcomes`.
+
+Nothing here knows the Flemish programme: years, cohorts and clusters are read from the data.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Iterator, MutableMapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 from scipy import stats
 
 from clusterpolicy import synthetic
 from clusterpolicy.core.results import caught_warnings
-from clusterpolicy.data import samples
+from clusterpolicy.data import read, samples
+from clusterpolicy.estimators import did
+from clusterpolicy.studies.productivity import TFP_SETTINGS, TFPSettings, firm_tfp
 
 __all__ = [
+    "COVARIATES",
+    "CS_COVARIATES",
+    "HONEST_CASES",
+    "EstimationPanel",
+    "GroupEffects",
+    "Heterogeneity",
+    "MatchedDiD",
+    "Notes",
+    "SelectionDemo",
+    "Sensitivity",
+    "Specifications",
+    "StaggeredDiD",
+    "TWFEDiagnostics",
     "add_firm_covariates",
+    "add_notes",
     "balanced_panel",
+    "data_banner",
     "equality_test",
+    "estimation_panel",
+    "event_study_figure",
     "export_potential_outcomes",
+    "heterogeneity",
+    "honest_case",
     "innovative_firms",
+    "matched_did",
+    "notes_markdown",
+    "panel_from_tfp",
+    "parallel_trends_sensitivity",
     "range_verdict",
-    "record_warnings",
+    "selection_demonstration",
     "selection_panel",
+    "significance_verdict",
     "size_classes",
+    "specification_table",
+    "staggered_did",
     "truth_verdict",
+    "twfe_diagnostics",
+    "year_span",
 ]
 
+#: Source (who reported) -> messages, in the order they were first reported.
+Notes = dict[str, list[str]]
 
-@contextmanager
-def record_warnings(notes: MutableMapping[str, list[str]], source: str) -> Iterator[None]:
-    """Record the warnings raised inside the block under ``notes[source]`` instead of emitting them
-    (see :func:`clusterpolicy.results.caught_warnings`)."""
-    with caught_warnings() as messages:
-        yield
-    if messages:
+
+def add_notes(notes: Notes, source: str, messages: Iterable[str]) -> Notes:
+    """Add ``messages`` under ``source``, each once; a source appears only with a message.
+
+    Parameters
+    ----------
+    notes : dict
+        Source -> messages; changed in place.
+    source : str
+        Who reported (an estimation step of the page).
+    messages : iterable of str
+        What it reported, in order.
+
+    Returns
+    -------
+    dict
+        ``notes``.
+    """
+    for message in messages:
         kept = notes.setdefault(source, [])
-        kept.extend(m for m in messages if m not in kept)
+        if message not in kept:
+            kept.append(message)
+    return notes
+
+
+def _noted(notes: Notes, source: str, call: Callable[[], Any]) -> Any:
+    """``call()``, with the warnings it raises and the notes of its result kept under ``source``."""
+    with caught_warnings() as messages:
+        result = call()
+    add_notes(notes, source, [*messages, *(getattr(result, "notes", None) or [])])
+    return result
+
+
+def notes_markdown(*results: Any) -> str:
+    """The notes of the page's results as a Markdown list.
+
+    Parameters
+    ----------
+    *results
+        Objects with ``notes`` (source -> messages), in the order of the page; None is skipped
+        (a section the data did not allow).
+
+    Returns
+    -------
+    str
+        One item per message, ``* **source**: message``, sources in the order of ``results`` and
+        of their first message; a message repeated under one source is listed once. Without any
+        note, a sentence that says so.
+    """
+    merged: Notes = {}
+    for result in results:
+        if result is not None:
+            for source, messages in result.notes.items():
+                add_notes(merged, source, messages)
+    if not merged:
+        return "No estimator raised a warning or dropped data."
+    return "\n".join(f"* **{source}**: {note}" for source, notes in merged.items() for note in notes)
+
+
+def year_span(years: Sequence[int]) -> str:
+    """The span of sorted ``years`` as text: ``"2013–2020"`` (en dash), ``"2017"`` for one year.
+
+    Parameters
+    ----------
+    years : sequence of int
+        Sorted years (at least one).
+
+    Returns
+    -------
+    str
+    """
+    return f"{years[0]}–{years[-1]}" if len(years) > 1 else f"{years[0]}"
+
+
+def data_banner(theta: float | None, synthetic_banner: str) -> str:
+    """What the page says at its top about its data (MyST Markdown).
+
+    Parameters
+    ----------
+    theta : float or None
+        The true effect of synthetic data; None for real data.
+    synthetic_banner : str
+        The book's label of synthetic data (``clusterpolicy.book.report.SYNTHETIC_BANNER``).
+
+    Returns
+    -------
+    str
+        On synthetic data, ``synthetic_banner`` followed by the true effect; on real data, that
+        no truth file was found and the estimates are compared with the published range only.
+    """
+    if theta is not None:
+        return synthetic_banner + (
+            f" The true effect of membership on log TFP is **{theta:.3f}** log points; every table "
+            "below compares the estimates with it.")
+    return ("These results are computed on the data files named in the run's parameters. No truth "
+            "file was found beside them, so the comparisons with a known true effect are not "
+            "available; estimates are compared with the published range only.")
 
 
 REASONS = (
@@ -270,6 +404,1137 @@ def selection_panel(
     )
     balanced, _ = balanced_panel(sample)
     return balanced, float(generated.truth["treatment"]["theta"])
+
+
+def significance_verdict(p_value: float, level: float = 0.05) -> str:
+    """Whether a test rejects at ``level``.
+
+    Parameters
+    ----------
+    p_value : float
+        The test's p-value.
+    level : float
+        The significance level.
+
+    Returns
+    -------
+    str
+        ``"significant at the 5% level"`` (p below ``level``) or ``"not significant at the 5%
+        level"``, with ``level`` in the text.
+    """
+    label = f"{100 * level:g}%"
+    return (f"not significant at the {label} level" if p_value >= level
+            else f"significant at the {label} level")
+
+
+# ----------------------------------------------------------------------------------------------
+# The estimation panel
+# ----------------------------------------------------------------------------------------------
+#: Matching covariates of the conditional DiD (pre-period means; industry: last pre-period
+#: value; ``last_pre_log_tfp``: the level in the last pre-period year).
+COVARIATES = ("log_employment", "age", "capital_intensity", "nace2", "log_tfp", "last_pre_log_tfp")
+#: Time-invariant covariates of the doubly robust Callaway-Sant'Anna (no industry: it keeps the
+#: small cohorts' score models stable).
+CS_COVARIATES = ("pre_log_employment", "age_pre", "pre_capital_intensity", "pre_log_tfp",
+                 "last_pre_log_tfp")
+#: Row labels of the balance table.
+COVARIATE_LABELS = {
+    "log_employment": "size (log FTE)",
+    "age": "age (years)",
+    "capital_intensity": "log capital per FTE",
+    "log_tfp": "log TFP, mean",
+    "last_pre_log_tfp": "log TFP, last year",
+}
+TFP_SOURCE = "TFP estimation (clusterpolicy.tfp)"
+Y, UNIT, TIME, COHORT = "log_tfp", "firm_id", "year", "cohort"
+
+
+@dataclass(frozen=True)
+class EstimationPanel:
+    """The data of the chapter: firm-year TFP and the balanced panel every estimator uses.
+
+    Attributes
+    ----------
+    full
+        Every firm-year with TFP (``firm_id, year, nace2, cohort, member, log_tfp``, the log
+        inputs and the panel's other columns). ``cohort`` is the first join year (0: never a
+        member); treatment is absorbing (intention to treat).
+    panel
+        The firms of ``full`` observed in every year, with ``age``, ``capital_intensity`` and the
+        pre-period covariates ``pre_*`` and ``last_pre_*`` of log TFP, employment and log
+        employment (:func:`add_firm_covariates`).
+    membership
+        The membership file as read (:func:`clusterpolicy.data.read.load_membership`).
+    clusters
+        The cluster names of the run, in the order tables list them (None: as found).
+    truth
+        The truth file of synthetic data; None for real data.
+    years, pre_years, cohorts
+        The years of ``full``; the pre-period (every year before the first cohort); the
+        cohorts of the balanced panel.
+    sample_table
+        Firms and firm-years from ``full`` to the balanced panel, dropped by reason (floats).
+    cohort_table
+        Firms per cohort and never-members, with the years observed after joining.
+    n_firms_tfp, n_members_tfp, n_membership_ended
+        Firms in ``full``; members among them; members whose membership ended before the
+        panel does (still treated: intention to treat).
+    n_firms_balanced, n_treated, n_never
+        Firms of the balanced panel; members; never-members.
+    notes
+        The TFP estimation's warnings (source ``TFP estimation (clusterpolicy.tfp)``).
+    """
+
+    full: pd.DataFrame
+    panel: pd.DataFrame
+    membership: pd.DataFrame
+    clusters: tuple[str, ...] | None
+    truth: dict[str, Any] | None
+    years: tuple[int, ...]
+    pre_years: tuple[int, ...]
+    cohorts: tuple[int, ...]
+    sample_table: pd.DataFrame
+    cohort_table: pd.DataFrame
+    n_firms_tfp: int
+    n_members_tfp: int
+    n_membership_ended: int
+    n_firms_balanced: int
+    n_treated: int
+    n_never: int
+    notes: Notes
+
+    @property
+    def has_truth(self) -> bool:
+        """Whether the data are synthetic, with a known true effect."""
+        return self.truth is not None
+
+    @property
+    def theta(self) -> float | None:
+        """The true effect of membership on log TFP (None on real data)."""
+        return None if self.truth is None else float(self.truth["treatment"]["theta"])
+
+    @property
+    def ramp_years(self) -> int:
+        """Years over which the true effect ramps up (0: constant, or real data)."""
+        return int((self.truth or {}).get("treatment", {}).get("ramp_years", 0) or 0)
+
+    @property
+    def effect_ramps(self) -> bool:
+        """Whether the true effect grows over the years since joining (synthetic data only)."""
+        return self.ramp_years > 0
+
+    @property
+    def panel_years(self) -> str:
+        return year_span(self.years)
+
+    @property
+    def pre_period(self) -> str:
+        return year_span(self.pre_years)
+
+    @property
+    def cohort_years(self) -> str:
+        """The cohorts, ``"2017, 2018, 2019"``."""
+        return ", ".join(str(g) for g in self.cohorts)
+
+    @property
+    def n_dropped_balance(self) -> int:
+        return self.n_firms_tfp - self.n_firms_balanced
+
+    @property
+    def has_never_members(self) -> bool:
+        """Whether the balanced panel has never-members, the controls of every estimator here."""
+        return self.n_never > 0
+
+
+def estimation_panel(
+    panel_path: str,
+    membership_path: str,
+    *,
+    clusters: Sequence[str] | None = None,
+    settings: TFPSettings = TFP_SETTINGS,
+) -> EstimationPanel:
+    """Firm-year log TFP and the balanced panel of the chapter, from the data files.
+
+    TFP comes from :func:`clusterpolicy.studies.productivity.firm_tfp` (production functions by
+    industry with membership in the law of motion; cached); the rest is
+    :func:`panel_from_tfp`. The truth file beside ``panel_path`` is read when there is one.
+
+    Parameters
+    ----------
+    panel_path, membership_path
+        The firm panel and the membership file.
+    clusters
+        The cluster names the membership file may use, in the order of the tables.
+    settings
+        How TFP is measured.
+
+    Returns
+    -------
+    EstimationPanel
+    """
+    truth = synthetic.read_truth(panel_path)
+    fit = firm_tfp(panel_path, membership_path, clusters=clusters, settings=settings)
+    return panel_from_tfp(fit.data, read.load_membership(membership_path, clusters=clusters),
+                          clusters=clusters, truth=truth, notes=add_notes({}, TFP_SOURCE, fit.notes))
+
+
+def panel_from_tfp(
+    full: pd.DataFrame,
+    membership: pd.DataFrame,
+    *,
+    clusters: Sequence[str] | None = None,
+    truth: dict[str, Any] | None = None,
+    notes: Notes | None = None,
+) -> EstimationPanel:
+    """The balanced panel and its counts, from a firm-year TFP panel.
+
+    The balanced panel keeps the firms with TFP in every year (:func:`balanced_panel`), so that
+    every estimator uses one sample, and adds the pre-period covariates
+    (:func:`add_firm_covariates` of log TFP, employment and log employment).
+
+    Parameters
+    ----------
+    full
+        Firm-years with ``firm_id, year, cohort, member, log_tfp, employment,
+        log_employment`` (and what :func:`add_firm_covariates` uses: ``founding_year``,
+        ``log_capital``), e.g. :attr:`clusterpolicy.studies.productivity.FirmTFP.data`.
+    membership
+        The membership file as read (for the clusters of the members).
+    clusters, truth, notes
+        Stored in the result (see :class:`EstimationPanel`).
+
+    Returns
+    -------
+    EstimationPanel
+    """
+    years = tuple(sorted(int(y) for y in full[TIME].unique()))
+    ended = full[(full[COHORT] > 0) & (full[TIME] >= full[COHORT]) & (full["member"] == 0)]
+    balanced, sample_table = balanced_panel(full)
+    panel, pre_years = add_firm_covariates(balanced, ["log_tfp", "employment", "log_employment"])
+    unit_cohort = panel.groupby(UNIT)[COHORT].first()
+    cohorts = tuple(sorted(int(g) for g in unit_cohort.unique() if g > 0))
+    cohort_table = pd.DataFrame({
+        "cohort (first join)": [str(g) for g in cohorts] + ["never (controls)"],
+        "firms": [int((unit_cohort == g).sum()) for g in cohorts] + [int((unit_cohort == 0).sum())],
+        "years observed after joining": [sum(y >= g for y in years) for g in cohorts] + [0],
+    }).set_index("cohort (first join)")
+    return EstimationPanel(
+        full=full, panel=panel, membership=membership,
+        clusters=None if clusters is None else tuple(clusters), truth=truth,
+        years=years, pre_years=tuple(pre_years), cohorts=cohorts,
+        sample_table=sample_table.astype(float), cohort_table=cohort_table,
+        n_firms_tfp=int(full[UNIT].nunique()),
+        n_members_tfp=int(full.loc[full[COHORT] > 0, UNIT].nunique()),
+        n_membership_ended=int(ended[UNIT].nunique()),
+        n_firms_balanced=int(panel[UNIT].nunique()),
+        n_treated=int((unit_cohort > 0).sum()), n_never=int((unit_cohort == 0).sum()),
+        notes=dict(notes or {}),
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# The study's design: conditional DiD
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MatchedDiD:
+    """The conditional (matched) DiD on the balanced panel.
+
+    Attributes
+    ----------
+    fit
+        The estimator's result (:class:`clusterpolicy.estimators.did.ConditionalDiDResults`).
+    att, se, ci_low, ci_high, percent
+        The effect on log TFP, its standard error (clustered by firm), the 95% normal interval
+        and the effect in percent (``100 * expm1(att)``).
+    unmatched_att, unmatched_se
+        The same DiD with every never-member as control, without matching.
+    balance_table
+        Covariates (labelled) by members, others, SMD before; matched members, controls, SMD and
+        variance ratio after; the logit score; the largest absolute industry SMD.
+    max_smd_before, max_smd_after
+        Largest absolute SMD over every covariate, industry indicators included.
+    n_industries
+        Industry indicators among the covariates.
+    n_treated, n_matched, n_off_support, n_no_caliper
+        Members; matched; off the common support; without a control within the caliper.
+    by_cohort
+        Matched members, controls and effect per cohort (index ``cohort``, text).
+    notes
+        Source ``conditional DiD``.
+    """
+
+    fit: did.ConditionalDiDResults
+    att: float
+    se: float
+    ci_low: float
+    ci_high: float
+    percent: float
+    unmatched_att: float
+    unmatched_se: float
+    balance_table: pd.DataFrame
+    max_smd_before: float
+    max_smd_after: float
+    n_industries: int
+    n_treated: int
+    n_matched: int
+    n_off_support: int
+    n_no_caliper: int
+    by_cohort: pd.DataFrame
+    notes: Notes
+
+
+BALANCE_COLUMNS = {"mean_treated": "members", "mean_control": "others", "smd_before": "SMD before",
+                   "mean_treated_matched": "members matched",
+                   "mean_control_matched": "controls matched", "smd_after": "SMD after",
+                   "var_ratio_after": "VR after"}
+
+
+def balance_table(balance: pd.DataFrame, covariates: Sequence[str] = COVARIATES) -> pd.DataFrame:
+    """The page's balance table from the estimator's.
+
+    Parameters
+    ----------
+    balance : DataFrame
+        ``ConditionalDiDResults.balance``: one row per covariate, industry indicator
+        (``nace2=...``) and the distance (``distance...``), columns of :data:`BALANCE_COLUMNS`.
+    covariates : sequence of str
+        The matching covariates, in the order of the table.
+
+    Returns
+    -------
+    DataFrame
+        Numeric covariates (labelled with :data:`COVARIATE_LABELS`), then ``logit score``, then
+        ``industry (largest)``: the largest absolute SMD over the industry indicators before and
+        after matching (when there are any). Index ``covariate``; columns renamed for the page.
+    """
+    numeric = [c for c in covariates if c in balance.index]
+    industry_rows = [r for r in balance.index if r.startswith("nace2=")]
+    distance_row = [r for r in balance.index if r.startswith("distance")]
+    table = balance.loc[numeric + distance_row, list(BALANCE_COLUMNS)].rename(columns=BALANCE_COLUMNS)
+    table.index = [COVARIATE_LABELS.get(r, r) for r in numeric] + ["logit score" for _ in distance_row]
+    if industry_rows:
+        ind = balance.loc[industry_rows]
+        table.loc["industry (largest)"] = [np.nan, np.nan, ind["smd_before"].abs().max(), np.nan,
+                                           np.nan, ind["smd_after"].abs().max(), np.nan]
+    table.index.name = "covariate"
+    return table
+
+
+def matched_did(data: EstimationPanel, *, caliper: float, seed: int) -> MatchedDiD:
+    """The study's design on the balanced panel.
+
+    Each member is matched to the never-member with the nearest logit propensity score (no
+    replacement, a caliper, common support) on :data:`COVARIATES`; then the DiD compares the
+    change of mean log TFP from before to after the member's join year between the member and
+    its match (:func:`clusterpolicy.estimators.did.conditional_did`).
+
+    Parameters
+    ----------
+    data : EstimationPanel
+        The chapter's data.
+    caliper : float
+        In standard deviations of the logit score.
+    seed : int
+        Seed of the matching (ties).
+
+    Returns
+    -------
+    MatchedDiD
+    """
+    notes: Notes = {}
+    fit = _noted(notes, "conditional DiD", lambda: did.conditional_did(
+        data.panel, Y, UNIT, TIME, COHORT, list(COVARIATES), caliper=caliper, seed=seed))
+    att, se = float(fit.params["ATT"]), float(fit.std_errors["ATT"])
+    bal = fit.balance
+    support = fit.support["value"]
+    by_cohort = fit.by_cohort.rename(columns={"n_treated": "members matched", "n_controls": "controls",
+                                              "att": "effect (log points)"})
+    by_cohort["cohort"] = by_cohort["cohort"].astype(str)
+    return MatchedDiD(
+        fit=fit, att=att, se=se, ci_low=att - 1.96 * se, ci_high=att + 1.96 * se,
+        percent=float(100 * np.expm1(att)),
+        unmatched_att=float(fit.unmatched.params["ATT"]),
+        unmatched_se=float(fit.unmatched.std_errors["ATT"]),
+        balance_table=balance_table(bal),
+        max_smd_before=float(bal["smd_before"].abs().max()),
+        max_smd_after=float(bal["smd_after"].abs().max()),
+        n_industries=sum(r.startswith("nace2=") for r in bal.index),
+        n_treated=int(support["treated"]), n_matched=int(support["treated matched"]),
+        n_off_support=int(support["treated off support (dropped)"]),
+        n_no_caliper=int(support["treated without match in caliper (dropped)"]),
+        by_cohort=by_cohort.set_index("cohort"), notes=notes,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# TWFE and what it averages
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TWFEDiagnostics:
+    """TWFE and what it averages (Goodman-Bacon; de Chaisemartin and D'Haultfoeuille).
+
+    Attributes
+    ----------
+    fit, bacon
+        The TWFE and Goodman-Bacon results.
+    att, se
+        The TWFE coefficient of the membership dummy and its standard error.
+    bacon_table
+        Weight and average 2x2 DiD by comparison type (index ``comparison``).
+    clean_weight, forbidden_weight
+        Weight of the comparisons with never-members; of those with earlier (or always)
+        treated firms as controls.
+    twfe_from_bacon
+        The weighted sum of the 2x2 estimates (equals ``att``).
+    n_weight_cells, n_negative_weights, negative_weight_sum, min_weight
+        Treated (cohort, year) cells; those with a negative weight and their total weight; the
+        smallest weight.
+    weight_first_per1000, weight_last_per1000, last_event_time
+        A firm's weight per year (per thousand) in its join year and in the last event time
+        observed, and that event time.
+    clean_dominates
+        Whether the comparisons with never-members carry at least 0.8 of the weight.
+    notes
+        Sources ``TWFE`` and ``Goodman-Bacon decomposition``.
+    """
+
+    fit: did.DiDResults
+    bacon: did.BaconResults
+    att: float
+    se: float
+    bacon_table: pd.DataFrame
+    clean_weight: float
+    forbidden_weight: float
+    twfe_from_bacon: float
+    n_weight_cells: int
+    n_negative_weights: int
+    negative_weight_sum: float
+    min_weight: float
+    weight_first_per1000: float
+    weight_last_per1000: float
+    last_event_time: int
+    clean_dominates: bool
+    notes: Notes
+
+    @property
+    def has_negative_weights(self) -> bool:
+        """Whether some treated (cohort, year) cell enters TWFE with a negative weight."""
+        return self.n_negative_weights > 0
+
+
+#: Share of the TWFE weight on clean comparisons above which TWFE cannot stray far from them.
+CLEAN_WEIGHT_DOMINANT = 0.8
+
+
+def twfe_diagnostics(data: EstimationPanel) -> TWFEDiagnostics:
+    """TWFE on the balanced panel, its Goodman-Bacon decomposition and the cell weights.
+
+    Parameters
+    ----------
+    data : EstimationPanel
+        The chapter's data.
+
+    Returns
+    -------
+    TWFEDiagnostics
+    """
+    notes: Notes = {}
+    fit = _noted(notes, "TWFE", lambda: did.twfe(data.panel, Y, UNIT, TIME, cohort=COHORT))
+    bc = _noted(notes, "Goodman-Bacon decomposition",
+                lambda: did.bacon(data.panel, Y, UNIT, TIME, COHORT))
+    by_type = bc.by_type.rename(columns={"type": "comparison", "avg_est": "average 2x2 DiD"})
+    w_by_type = dict(zip(bc.by_type["type"], bc.by_type["weight"], strict=True))
+    weights = bc.twfe_weights
+    negative = weights["weight"] < 0
+    by_e = weights.groupby("event_time").apply(
+        lambda g: g["weight"].sum() / g["n_units"].sum() * 1000, include_groups=False)
+    clean = float(w_by_type.get("Treated vs Untreated", 0.0))
+    return TWFEDiagnostics(
+        fit=fit, bacon=bc, att=float(fit.params["post"]), se=float(fit.std_errors["post"]),
+        bacon_table=by_type.set_index("comparison"), clean_weight=clean,
+        forbidden_weight=float(w_by_type.get("Later vs Earlier Treated", 0.0)
+                               + w_by_type.get("Later vs Always Treated", 0.0)),
+        twfe_from_bacon=bc.twfe_estimate, n_weight_cells=len(weights),
+        n_negative_weights=int(negative.sum()),
+        negative_weight_sum=float(weights.loc[negative, "weight"].sum()),
+        min_weight=float(weights["weight"].min()),
+        weight_first_per1000=float(by_e.iloc[0]), weight_last_per1000=float(by_e.iloc[-1]),
+        last_event_time=int(by_e.index[-1]), clean_dominates=clean >= CLEAN_WEIGHT_DOMINANT,
+        notes=notes,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Staggered DiD: Callaway and Sant'Anna, event studies
+# ----------------------------------------------------------------------------------------------
+#: Comparison groups of Callaway-Sant'Anna: the estimator's name and the page's label.
+CS_CONTROLS = (("never", "never members"), ("notyet", "never and not-yet members"))
+
+
+@dataclass(frozen=True)
+class StaggeredDiD:
+    """Callaway-Sant'Anna in four specifications, and the event studies.
+
+    Attributes
+    ----------
+    fits
+        ``(control, with covariates)`` -> (fit, simple aggregation), control ``"never"`` or
+        ``"notyet"``, in the order never/none, never/covariates, notyet/none, notyet/covariates.
+    table
+        Simple ATT, SE and the Wald pre-test (chi2, df, p) per specification (index control
+        group, covariates).
+    att, se
+        Simple ATT with never-members as controls and no covariates (the main specification).
+    pretest_p, pretest_df, pretest_min_p, pretest_verdict
+        The main specification's pre-test; the smallest p over the specifications reporting
+        one; ``"does not reject"`` / ``"rejects"`` at 5%.
+    intervals
+        How the main specification's bands are obtained (e.g. ``"pointwise 95%"``).
+    universal, dynamic
+        The fit with a universal base period (never-members) and its dynamic aggregation.
+    twfe_event_study
+        The TWFE event study as a table ``event_time, att, se`` (e = -1 is the reference, 0).
+    effect_on_impact, effect_last, last_event_time
+        The dynamic effect in the join year and at the last event time observed.
+    notes
+        One source per specification, ``Callaway-Sant'Anna (universal base period)`` and
+        ``TWFE event study``.
+    """
+
+    fits: dict[tuple[str, bool], tuple[did.CallawaySantAnnaResults, did.AggregateResults]]
+    table: pd.DataFrame
+    att: float
+    se: float
+    pretest_p: float
+    pretest_df: int
+    pretest_min_p: float
+    pretest_verdict: str
+    intervals: str
+    universal: did.CallawaySantAnnaResults
+    dynamic: did.AggregateResults
+    twfe_event_study: pd.DataFrame
+    effect_on_impact: float
+    effect_last: float
+    last_event_time: int
+    notes: Notes
+
+
+def staggered_did(data: EstimationPanel, *, bootstrap: bool, biters: int, seed: int) -> StaggeredDiD:
+    """Callaway-Sant'Anna and the event studies on the balanced panel.
+
+    Four specifications of the doubly robust estimator (never or never and not-yet members as
+    controls, without and with :data:`CS_COVARIATES`, the firm means over the pre-period of
+    age and capital intensity added here), the event study with a universal base period
+    (never-members) and the TWFE event study.
+
+    Parameters
+    ----------
+    data : EstimationPanel
+        The chapter's data.
+    bootstrap, biters, seed
+        Inference of :func:`clusterpolicy.estimators.did.callaway_santanna` (multiplier
+        bootstrap or analytic; replications; seed).
+
+    Returns
+    -------
+    StaggeredDiD
+    """
+    notes: Notes = {}
+    panel = data.panel
+    pre_rows = panel[panel[TIME].isin(data.pre_years)]
+    panel = panel.assign(
+        age_pre=panel[UNIT].map(pre_rows.groupby(UNIT)["age"].mean()),
+        pre_capital_intensity=panel[UNIT].map(pre_rows.groupby(UNIT)["capital_intensity"].mean()))
+    fits, rows = {}, []
+    for control, control_label in CS_CONTROLS:
+        for covs, cov_label in ((None, "none"), (list(CS_COVARIATES), "pre-period covariates")):
+            source = f"Callaway-Sant'Anna ({control_label}, covariates: {cov_label})"
+            fit = _noted(notes, source, lambda control=control, covs=covs: did.callaway_santanna(
+                panel, Y, UNIT, TIME, COHORT, control=control, covariates=covs, method="dr",
+                bootstrap=bootstrap, biters=biters, seed=seed))
+            simple = _noted(notes, source, lambda fit=fit: fit.aggregate("simple"))
+            fits[(control, covs is not None)] = (fit, simple)
+            rows.append({"control group": control_label, "covariates": cov_label,
+                         "ATT (simple)": simple.att, "SE": simple.se,
+                         "pre-test chi2": fit.pretest["wald_stat"], "df": fit.pretest["df"],
+                         "pre-test p": fit.pretest["p_value"]})
+    table = pd.DataFrame(rows).set_index(["control group", "covariates"])
+    main, simple = fits[("never", False)]
+    source = "Callaway-Sant'Anna (universal base period)"
+    universal = _noted(notes, source, lambda: did.callaway_santanna(
+        panel, Y, UNIT, TIME, COHORT, control="never", base_period="universal",
+        bootstrap=bootstrap, biters=biters, seed=seed))
+    dynamic = _noted(notes, source, lambda: universal.aggregate("dynamic"))
+    es = _noted(notes, "TWFE event study", lambda: did.twfe_event_study(panel, Y, UNIT, TIME, COHORT))
+    es_table = pd.DataFrame({"event_time": [int(n.split("=")[1]) for n in es.params.index],
+                             "att": es.params.to_numpy(), "se": es.std_errors.to_numpy()})
+    es_table = pd.concat([es_table, pd.DataFrame({"event_time": [-1], "att": [0.0], "se": [0.0]})])
+    post = dynamic.table[dynamic.table["event_time"] >= 0]
+    pretest_p = float(main.pretest["p_value"])
+    return StaggeredDiD(
+        fits=fits, table=table, att=simple.att, se=simple.se, pretest_p=pretest_p,
+        pretest_df=int(main.pretest["df"]), pretest_min_p=float(table["pre-test p"].min()),
+        pretest_verdict="does not reject" if pretest_p >= 0.05 else "rejects",
+        intervals=main.inference["intervals"], universal=universal, dynamic=dynamic,
+        twfe_event_study=es_table.sort_values("event_time"),
+        effect_on_impact=float(post["att"].iloc[0]), effect_last=float(post["att"].iloc[-1]),
+        last_event_time=int(post["event_time"].iloc[-1]), notes=notes,
+    )
+
+
+def event_study_figure(
+    staggered: StaggeredDiD,
+    *,
+    theta: float | None,
+    published_range: tuple[float, float],
+) -> Figure:
+    """The event-study plot of the page.
+
+    Parameters
+    ----------
+    staggered : StaggeredDiD
+        Its dynamic aggregation (never-members, no covariates, universal base period) is drawn
+        with its band, and its TWFE event study with 95% intervals.
+    theta : float or None
+        The true effect (synthetic data), drawn as a dashed line.
+    published_range : (float, float)
+        Drawn as a grey band when there is no ``theta`` (real data).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    if theta is not None:
+        ax.axhline(theta, color="0.3", linestyle="--", linewidth=1, label=f"true effect ({theta:.3f})")
+    else:
+        ax.axhspan(*published_range, color="0.85", label="published range")
+    ax.axhline(0, color="0.5", linewidth=0.8)
+    ax.axvline(-0.5, color="0.6", linestyle=":", linewidth=1)
+    t = staggered.dynamic.table
+    ax.fill_between(t["event_time"], t["conf_low"], t["conf_high"], color="C0", alpha=0.2,
+                    label="Callaway-Sant'Anna, 95% band")
+    ax.plot(t["event_time"], t["att"], "o-", color="C0", label="Callaway-Sant'Anna (never members)")
+    es = staggered.twfe_event_study
+    ax.errorbar(es["event_time"] + 0.15, es["att"], yerr=1.96 * es["se"], fmt="s", color="C1",
+                markersize=4, capsize=2, label="TWFE event study, 95% CI")
+    ax.set_xlabel("years since joining a cluster (0 = join year)")
+    ax.set_ylabel("effect on log TFP (log points)")
+    ax.legend(fontsize="small", loc="upper left")
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------
+# Sensitivity to violations of parallel trends
+# ----------------------------------------------------------------------------------------------
+#: What the robust intervals say, one case each (see :func:`honest_case`).
+HONEST_CASES = (
+    "zero_under_parallel_trends",  # the interval includes zero already under exact parallel trends
+    "robust_to_twice",  # significant for every Mbar of a grid reaching 2 or more
+    "robust_in_grid",  # significant for every Mbar of a grid below 2
+    "fragile",  # significant only at Mbar = 0
+    "breaks_down",  # significant up to some Mbar > 0, not beyond
+    "zero_from_smallest",  # includes zero from the smallest Mbar of a grid without 0
+)
+
+
+def honest_case(bounds: pd.DataFrame, breakdown: float, mbar: Sequence[float]) -> tuple[str, float]:
+    """What the robust intervals say: one of :data:`HONEST_CASES`.
+
+    Parameters
+    ----------
+    bounds : DataFrame
+        ``HonestDiDResults.bounds`` (first row: exact parallel trends).
+    breakdown : float
+        The smallest Mbar of the grid whose interval includes zero (NaN: none, or already under
+        exact parallel trends).
+    mbar : sequence of float
+        The grid.
+
+    Returns
+    -------
+    case : str
+        One of :data:`HONEST_CASES`.
+    last_excluding : float
+        The largest Mbar of the grid below ``breakdown`` (NaN when there is none).
+    """
+    if np.isnan(breakdown):
+        if bounds["contains_zero"].iloc[0]:
+            return "zero_under_parallel_trends", float("nan")
+        return ("robust_to_twice" if max(mbar) >= 2 else "robust_in_grid"), float("nan")
+    rm = bounds[bounds["restriction"] == "relative_magnitude"].sort_values("M")
+    below = rm.loc[rm["M"] < breakdown, "M"]
+    if not len(below):
+        return "zero_from_smallest", float("nan")
+    last = float(below.max())
+    return ("fragile" if last == 0 else "breaks_down"), last
+
+
+@dataclass(frozen=True)
+class Sensitivity:
+    """Robust confidence sets (Rambachan and Roth) for the effect in the join year.
+
+    Attributes
+    ----------
+    fit
+        The HonestDiD result.
+    table
+        Lower and upper bound and whether zero is included, by restriction and Mbar.
+    effect
+        The event-study effect in the join year (exact parallel trends).
+    case
+        One of :data:`HONEST_CASES`.
+    mbar_max
+        The largest Mbar of the grid.
+    thresholds
+        The Mbars the page quotes, where the grid has them: ``breakdown`` (the first Mbar whose
+        interval includes zero) and ``last_excluding`` (the largest Mbar below it).
+    notes
+        Source ``HonestDiD``.
+    """
+
+    fit: did.HonestDiDResults
+    table: pd.DataFrame
+    effect: float
+    case: str
+    mbar_max: float
+    thresholds: dict[str, float]
+    notes: Notes
+
+
+def parallel_trends_sensitivity(staggered: StaggeredDiD, *, mbar: Sequence[float]) -> Sensitivity:
+    """HonestDiD relative-magnitude bounds on the effect in the join year.
+
+    Parameters
+    ----------
+    staggered : StaggeredDiD
+        Its fit with a universal base period is the one the bounds use.
+    mbar : sequence of float
+        The grid of Mbar.
+
+    Returns
+    -------
+    Sensitivity
+    """
+    notes: Notes = {}
+    hd = _noted(notes, "HonestDiD", lambda: did.honest_did(
+        staggered.universal, event_time=0, restrictions="relative_magnitude", mbar=list(mbar)))
+    hb = hd.bounds.copy()
+    hb["restriction"] = np.where(hb["restriction"] == "parallel trends", "exact parallel trends",
+                                 "relative magnitude")
+    hb = hb.rename(columns={"M": "Mbar", "lb": "lower bound", "ub": "upper bound",
+                            "contains_zero": "includes zero"}).drop(columns=["method"])
+    hb["Mbar"] = hb["Mbar"].map(lambda v: "–" if np.isnan(v) else f"{v:g}")
+    breakdown = float(hd.breakdown.get("relative_magnitude", float("nan")))
+    case, last = honest_case(hd.bounds, breakdown, mbar)
+    thresholds = {k: v for k, v in (("breakdown", breakdown), ("last_excluding", last)) if np.isfinite(v)}
+    return Sensitivity(fit=hd, table=hb.set_index(["restriction", "Mbar"]), effect=float(hd.params.iloc[0]),
+                       case=case, mbar_max=float(max(mbar)), thresholds=thresholds, notes=notes)
+
+
+# ----------------------------------------------------------------------------------------------
+# Heterogeneity by firm size and by cluster
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GroupEffects:
+    """The conditional DiD by subgroup of members, and the test of equal effects.
+
+    Attributes
+    ----------
+    table
+        Per group: members, matched, effect, SE, 95% CI (text) and a note when not estimated.
+    test
+        :func:`equality_test` over the estimated groups (``chi2, df, p_value, pooled``).
+    """
+
+    table: pd.DataFrame
+    test: dict[str, float]
+
+    @property
+    def test_computed(self) -> bool:
+        """Whether at least two groups were estimated, so the effects can be compared."""
+        return not np.isnan(self.test["p_value"])
+
+    @property
+    def verdict(self) -> str:
+        return significance_verdict(self.test["p_value"])
+
+    @property
+    def n_estimated(self) -> int:
+        return int(self.table["effect"].notna().sum())
+
+    @property
+    def n_groups(self) -> int:
+        return len(self.table)
+
+
+def group_effects(
+    panel: pd.DataFrame,
+    group_of: pd.Series,
+    groups: Sequence[Any],
+    *,
+    label: str,
+    min_treated: int,
+    caliper: float,
+    seed: int,
+    notes: Notes,
+) -> GroupEffects:
+    """The conditional DiD for the members of each group, with every never-member as control.
+
+    Parameters
+    ----------
+    panel
+        The balanced panel (with :data:`COVARIATES`).
+    group_of
+        Firm -> group (index: firm id; cohort read from ``panel``).
+    groups
+        The groups, in the order of the table (index ``label``).
+    min_treated
+        Groups with fewer members are not estimated (said in the ``note`` column); a group whose
+        estimation raises ``ValueError`` is reported the same way.
+    caliper, seed
+        Matching options.
+    notes
+        Receives each group's notes under ``"{label}: {group}"``.
+
+    Returns
+    -------
+    GroupEffects
+    """
+    cohort = panel.groupby(UNIT)[COHORT].first()
+    rows = []
+    for group in groups:
+        treated_ids = cohort.index[(cohort > 0) & (group_of.reindex(cohort.index) == group)]
+        row = {label: str(group), "members": len(treated_ids), "effect": np.nan, "SE": np.nan,
+               "matched": 0, "note": ""}
+        rows.append(row)
+        if len(treated_ids) < min_treated:
+            row["note"] = f"fewer than {min_treated} members: not estimated"
+            continue
+        sub = panel[panel[UNIT].isin(treated_ids) | (panel[COHORT] == 0)]
+        try:
+            fit = _noted(notes, f"{label}: {group}", lambda sub=sub: did.conditional_did(
+                sub, Y, UNIT, TIME, COHORT, list(COVARIATES), caliper=caliper, seed=seed))
+        except ValueError as exc:
+            row["note"] = f"not estimated: {exc}"
+            continue
+        row.update(effect=float(fit.params["ATT"]), SE=float(fit.std_errors["ATT"]),
+                   matched=int(fit.extra["n_treated"]))
+    table = pd.DataFrame(rows).set_index(label)
+    table["95% CI"] = [("–" if np.isnan(e) else f"{e - 1.96 * s:.3f} to {e + 1.96 * s:.3f}")
+                       for e, s in zip(table["effect"], table["SE"], strict=True)]
+    test = equality_test(table["effect"], table["SE"])
+    return GroupEffects(table[["members", "matched", "effect", "SE", "95% CI", "note"]], test)
+
+
+@dataclass(frozen=True)
+class Heterogeneity:
+    """The effect by size class and by cluster.
+
+    Attributes
+    ----------
+    size, cluster
+        :class:`GroupEffects` by size class (pre-period mean employment) and by the cluster of
+        the first join.
+    size_thresholds
+        The thresholds as text, ``"10, 50, 250"``.
+    n_multi_cluster
+        Members of the balanced panel in more than one cluster.
+    notes
+        Sources ``size class: <group>`` and ``cluster: <group>``.
+    """
+
+    size: GroupEffects
+    cluster: GroupEffects
+    size_thresholds: str
+    n_multi_cluster: int
+    notes: Notes
+
+
+def heterogeneity(
+    data: EstimationPanel,
+    *,
+    thresholds: Sequence[float],
+    min_treated: int,
+    caliper: float,
+    seed: int,
+) -> Heterogeneity:
+    """The conditional DiD by size class and by cluster (:func:`group_effects`).
+
+    Parameters
+    ----------
+    data : EstimationPanel
+        The chapter's data; its membership file gives each member's cluster: the one it joined
+        first (alphabetically first when it joined two in one year).
+    thresholds : sequence of float
+        Size classes of pre-period mean employment (:func:`size_classes`).
+    min_treated : int
+        Smallest number of members of a group that is estimated.
+    caliper, seed
+        Matching options.
+
+    Returns
+    -------
+    Heterogeneity
+    """
+    panel = data.panel
+    firm = panel.groupby(UNIT).agg(cohort=(COHORT, "first"), employment=("pre_employment", "first"))
+    firm["size class"] = size_classes(firm["employment"], thresholds)
+    joins = samples.first_join(data.membership).set_index(UNIT)
+    firm["cluster"] = joins["clusters"].str.split("; ").str[0].reindex(firm.index)
+    found = set(firm["cluster"].dropna())
+    clusters = [c for c in (data.clusters or sorted(found)) if c in found]
+    notes: Notes = {}
+    options = {"min_treated": min_treated, "caliper": caliper, "seed": seed, "notes": notes}
+    size = group_effects(panel, firm["size class"], list(firm["size class"].cat.categories),
+                         label="size class", **options)
+    cluster = group_effects(panel, firm["cluster"], clusters, label="cluster", **options)
+    members = firm.index[firm["cohort"] > 0]
+    return Heterogeneity(size=size, cluster=cluster,
+                         size_thresholds=", ".join(f"{t:g}" for t in thresholds),
+                         n_multi_cluster=int((joins["n_clusters"].reindex(members) > 1).sum()),
+                         notes=notes)
+
+
+# ----------------------------------------------------------------------------------------------
+# The specification table
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Specifications:
+    """Every estimate of the chapter against the published range (and the truth).
+
+    Attributes
+    ----------
+    table
+        Per specification: sample, estimate, SE, 95% CI (text), ``vs published range`` and, on
+        synthetic data, ``vs true effect``.
+    n, n_inside, min, max
+        Specifications; estimates inside the published range; smallest and largest estimate.
+    n_cover_headline
+        95% intervals that include the published headline.
+    n_cover_truth
+        95% intervals that cover the true effect (None on real data).
+    notes
+        Sources ``conditional DiD (all firms)``, ``TWFE (all firms)`` and ``Sun-Abraham``.
+    """
+
+    table: pd.DataFrame
+    n: int
+    n_inside: int
+    min: float
+    max: float
+    n_cover_headline: int
+    n_cover_truth: int | None
+    notes: Notes
+
+
+def specification_table(
+    data: EstimationPanel,
+    matched: MatchedDiD,
+    twfe: TWFEDiagnostics,
+    staggered: StaggeredDiD,
+    *,
+    caliper: float,
+    seed: int,
+    published_low: float,
+    published_high: float,
+    published_headline: float,
+) -> Specifications:
+    """Every estimate of the chapter in one table, with its verdicts.
+
+    The estimates on the balanced panel, beside the conditional DiD on all firms observed in
+    the last pre-period year, TWFE on all firms and Sun-Abraham; each row with
+    :func:`range_verdict` and, on synthetic data, :func:`truth_verdict`.
+
+    Parameters
+    ----------
+    data, matched, twfe, staggered
+        The chapter's data and estimates.
+    caliper, seed
+        Matching options of the conditional DiD on all firms.
+    published_low, published_high, published_headline
+        The published range and headline effect (log points).
+
+    Returns
+    -------
+    Specifications
+    """
+    notes: Notes = {}
+    full, panel = data.full, data.panel
+    full_cov, _ = add_firm_covariates(full, ["log_tfp"])
+    full_cov = full_cov.dropna(subset=["last_pre_log_tfp"])
+    cdid_all = _noted(notes, "conditional DiD (all firms)", lambda: did.conditional_did(
+        full_cov, Y, UNIT, TIME, COHORT, list(COVARIATES), caliper=caliper, seed=seed))
+    tw_all = _noted(notes, "TWFE (all firms)", lambda: did.twfe(full, Y, UNIT, TIME, cohort=COHORT))
+    sa = _noted(notes, "Sun-Abraham", lambda: did.sun_abraham(panel, Y, UNIT, TIME, COHORT))
+    sa_simple = _noted(notes, "Sun-Abraham", lambda: sa.aggregate("simple"))
+
+    balanced = f"balanced ({panel[UNIT].nunique():,} firms)"
+    spec = [
+        ("conditional DiD (matched, the study's design)", balanced, matched.att, matched.se),
+        ("conditional DiD (matched)",
+         f"all firms observed in {data.pre_years[-1]} ({full_cov[UNIT].nunique():,} firms)",
+         float(cdid_all.params["ATT"]), float(cdid_all.std_errors["ATT"])),
+        ("DiD without matching (all never members)", balanced, matched.unmatched_att, matched.unmatched_se),
+        ("TWFE", balanced, twfe.att, twfe.se),
+        ("TWFE", f"all firms ({full[UNIT].nunique():,} firms, unbalanced)",
+         float(tw_all.params["post"]), float(tw_all.std_errors["post"])),
+    ]
+    for (control, cov), (_, simple) in staggered.fits.items():
+        label = ("Callaway–Sant'Anna, " + ("never members" if control == "never" else "not-yet members")
+                 + (", covariates" if cov else ", no covariates"))
+        spec.append((label, balanced, simple.att, simple.se))
+    spec.append(("Sun–Abraham (interaction-weighted)", balanced, sa_simple.att, sa_simple.se))
+
+    rows = []
+    for name, sample, est, se in spec:
+        row = {"specification": name, "sample": sample, "estimate": est, "SE": se,
+               "95% CI": f"{est - 1.96 * se:.3f} to {est + 1.96 * se:.3f}",
+               "vs published range": range_verdict(est, published_low, published_high)}
+        if data.has_truth:
+            row["vs true effect"] = truth_verdict(est, se, data.theta)
+        rows.append(row)
+    table = pd.DataFrame(rows).set_index("specification")
+    return Specifications(
+        table=table, n=len(table),
+        n_inside=int((table["vs published range"] == "inside the published range").sum()),
+        min=float(table["estimate"].min()), max=float(table["estimate"].max()),
+        n_cover_headline=int(sum(abs(e - published_headline) <= 1.96 * s for _, _, e, s in spec)),
+        n_cover_truth=(int((table["vs true effect"] == "covers the truth").sum())
+                       if data.has_truth else None),
+        notes=notes,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Selection on productivity: the mean-reversion demonstration
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SelectionDemo:
+    """Estimates on a synthetic panel whose firms select into clusters on pre-period TFP.
+
+    Attributes
+    ----------
+    table
+        Estimate, SE, bias and verdict against the truth, per estimator (index ``estimator``).
+    theta
+        The true effect.
+    firms_generated, strength, n_firms
+        Firms generated; the selection strength (per log point of TFP); firms in the balanced
+        panel.
+    unmatched, twfe, cs, mean_only, matched, matched_se
+        DiD without matching; TWFE; Callaway-Sant'Anna without covariates; matched on the
+        pre-period mean of TFP (and size, age, capital intensity, industry); matched also on
+        the last pre-period TFP (this chapter's design), with its SE.
+    matched_verdict
+        :func:`truth_verdict` of the chapter's design.
+    first_cohort, first_att
+        The first cohort and its effect in the chapter's design.
+    late_att
+        The member-weighted mean effect of the later cohorts (NaN without one).
+    notes
+        Source ``selection demonstration``.
+    """
+
+    table: pd.DataFrame
+    theta: float
+    firms_generated: int
+    strength: float
+    n_firms: int
+    unmatched: float
+    twfe: float
+    cs: float
+    mean_only: float
+    matched: float
+    matched_se: float
+    matched_verdict: str
+    first_cohort: int
+    first_att: float
+    late_att: float
+    notes: Notes
+
+    @property
+    def has_later_cohorts(self) -> bool:
+        return bool(np.isfinite(self.late_att))
+
+
+def selection_demonstration(
+    truth: dict[str, Any],
+    *,
+    seed: int,
+    firms: int,
+    strength: float,
+    caliper: float,
+) -> SelectionDemo:
+    """What selection on pre-period TFP does to the estimators.
+
+    :func:`selection_panel` generates a panel with the DGP of ``truth`` and selection into
+    membership on TFP in the year before each cluster starts; the effect on the *true* log TFP
+    is estimated without matching, with TWFE, with Callaway-Sant'Anna, and with the conditional
+    DiD matching on size, age, capital intensity and industry, then also on the pre-period mean
+    of TFP, then also on its last pre-period level.
+
+    Parameters
+    ----------
+    truth : dict
+        The truth file of synthetic data (shape and DGP parameters).
+    seed : int
+        Seed of the generator and of the matching.
+    firms : int
+        Firms generated.
+    strength : float
+        Selection strength, per log point of TFP.
+    caliper : float
+        Matching caliper.
+
+    Returns
+    -------
+    SelectionDemo
+    """
+    notes: Notes = {}
+    source = "selection demonstration"
+    demo, theta = _noted(notes, source, lambda: selection_panel(seed, firms, strength, truth))
+    demo, _ = add_firm_covariates(demo, ["omega"])
+    base = ["log_employment", "age", "capital_intensity", "nace2"]
+    args = (demo, "omega", UNIT, TIME, COHORT)
+
+    def matched(covariates: list[str]) -> did.ConditionalDiDResults:
+        return _noted(notes, source, lambda: did.conditional_did(*args, covariates, caliper=caliper,
+                                                                 seed=seed))
+
+    d_none, d_mean = matched(base), matched([*base, "omega"])
+    d_both = matched([*base, "omega", "last_pre_omega"])
+    d_tw = _noted(notes, source, lambda: did.twfe(*args[:4], cohort=COHORT))
+    d_cs = _noted(notes, source, lambda: did.callaway_santanna(*args, control="never").aggregate("simple"))
+    rows = []
+    for name, est, se in [
+        ("DiD without matching (all never members)", d_none.unmatched.params["ATT"],
+         d_none.unmatched.std_errors["ATT"]),
+        ("TWFE", d_tw.params["post"], d_tw.std_errors["post"]),
+        ("Callaway–Sant'Anna, never members, no covariates", d_cs.att, d_cs.se),
+        ("matched on size, age, capital intensity, industry", d_none.params["ATT"], d_none.std_errors["ATT"]),
+        ("... and pre-period mean TFP", d_mean.params["ATT"], d_mean.std_errors["ATT"]),
+        ("... and pre-period mean and last pre-period TFP (this chapter's design)",
+         d_both.params["ATT"], d_both.std_errors["ATT"]),
+    ]:
+        rows.append({"estimator": name, "estimate": float(est), "SE": float(se),
+                     "bias": float(est) - theta,
+                     "vs true effect": truth_verdict(float(est), float(se), theta)})
+    by_cohort = d_both.by_cohort
+    first = by_cohort.iloc[0]
+    late = by_cohort[by_cohort["cohort"] > first["cohort"]]
+    late_att = (float((late["att"] * late["n_treated"]).sum() / late["n_treated"].sum())
+                if len(late) else float("nan"))
+    matched_att, matched_se = float(d_both.params["ATT"]), float(d_both.std_errors["ATT"])
+    return SelectionDemo(
+        table=pd.DataFrame(rows).set_index("estimator"), theta=theta, firms_generated=int(firms),
+        strength=float(strength), n_firms=int(demo[UNIT].nunique()),
+        unmatched=float(d_none.unmatched.params["ATT"]), twfe=float(d_tw.params["post"]), cs=d_cs.att,
+        mean_only=float(d_mean.params["ATT"]), matched=matched_att, matched_se=matched_se,
+        matched_verdict=truth_verdict(matched_att, matched_se, theta),
+        first_cohort=int(first["cohort"]), first_att=float(first["att"]), late_att=late_att,
+        notes=notes,
+    )
 
 
 INNOVATION_MEASURES = ("patents_per_fte", "patents")
