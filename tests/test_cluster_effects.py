@@ -143,7 +143,7 @@ def test_noted_keeps_warnings_before_the_results_notes_and_drops_deprecations():
 
     notes: ce.Notes = {}
     assert isinstance(ce._noted(notes, "step", fit), Fit)
-    assert notes == {"step": ["RuntimeWarning: fragmented frame", "12 units dropped",
+    assert notes == {"step": ["fragmented frame", "12 units dropped",
                               "fragmented frame check"]}
     assert ce._noted(notes, "quiet", lambda: 3) == 3
     assert "quiet" not in notes

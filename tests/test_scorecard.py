@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import pytest
 
+from clusterpolicy.data import published
 from clusterpolicy.studies import contract
 from clusterpolicy.studies import scorecard as sc
+from conftest import ROOT
 
 GOOD = {"chapters": {
     "chapters/02_data": {"glue": {"diff_size": 0.9, "p_size": 1e-10, "diff_age": 6.0,
@@ -26,12 +29,15 @@ GOOD = {"chapters": {
 }}
 
 
+FACTS = published.load_study1(ROOT / "data" / "facts" / "published.yml")
+
+
 def verdicts(manifest) -> list[str]:
-    return sc.scorecard(manifest)["verdict"].tolist()
+    return sc.scorecard(manifest, FACTS)["verdict"].tolist()
 
 
 def test_all_claims_reproduced_when_the_numbers_say_so():
-    table = sc.scorecard(GOOD)
+    table = sc.scorecard(GOOD, FACTS)
     assert table["verdict"].eq(sc.REPRODUCED).all(), table
     assert "initiation: AME serial 0.050 (p = 0.001)" in table.loc[4, "this run"]
     assert "turning point z = 1.10" in table.loc[5, "this run"]
@@ -59,7 +65,7 @@ def test_a_page_that_stopped_early_makes_its_claims_not_testable_with_the_reason
     stopped = copy.deepcopy(GOOD)
     stopped["chapters"]["chapters/04_cluster_effects"]["glue"] = {
         "page_stopped": "Every firm is a member.", "cohort_years": "2017"}
-    table = sc.scorecard(stopped)
+    table = sc.scorecard(stopped, FACTS)
     assert table["verdict"].tolist()[:3] == [sc.NOT_TESTABLE] * 3
     assert "04_cluster_effects stopped early on these data" in table.loc[0, "this run"]
     assert table.loc[3, "verdict"] == sc.REPRODUCED
@@ -70,7 +76,7 @@ def test_a_statistic_the_data_cannot_give_is_not_testable():
     g4 = one_class["chapters"]["chapters/04_cluster_effects"]["glue"]
     del g4["size_test_p"]
     g4["size_test_computed"] = False
-    table = sc.scorecard(one_class)
+    table = sc.scorecard(one_class, FACTS)
     assert table.loc[2, "verdict"] == sc.NOT_TESTABLE
     assert "size_test_computed is false" in table.loc[2, "this run"]
 
@@ -79,7 +85,18 @@ def test_a_missing_number_is_an_error_not_a_verdict():
     broken = copy.deepcopy(GOOD)
     del broken["chapters"]["chapters/04_cluster_effects"]["glue"]["effect_twfe"]
     with pytest.raises(contract.ContractError, match="04_cluster_effects did not glue effect_twfe"):
-        sc.scorecard(broken)
+        sc.scorecard(broken, FACTS)
     # and a page that is not in the run at all
     with pytest.raises(contract.ContractError, match="no page 05_serial_innovators"):
-        sc.scorecard({"chapters": {k: v for k, v in GOOD["chapters"].items() if "05" not in k}})
+        sc.scorecard({"chapters": {k: v for k, v in GOOD["chapters"].items() if "05" not in k}}, FACTS)
+
+
+def test_the_published_range_comes_from_the_facts_file():
+    narrow = dataclasses.replace(FACTS, scored=FACTS.ranges["summary"])
+    table = sc.scorecard(GOOD, narrow)
+    # 0.031, 0.028, 0.030 all lie inside 2.3%-4.4% as well; the rules quote the range scored
+    assert "inside the published 2.3% to 4.4%" in table.loc[0, "rule"]
+    low = copy.deepcopy(GOOD)
+    low["chapters"]["chapters/04_cluster_effects"]["glue"]["effect_twfe"] = 0.02
+    assert sc.scorecard(low, FACTS).loc[1, "verdict"] == sc.REPRODUCED
+    assert sc.scorecard(low, narrow).loc[1, "verdict"] == sc.NOT_REPRODUCED

@@ -25,6 +25,8 @@ SHARED: MappingProxyType[str, Any] = MappingProxyType({
     "techfirms_path": "../data/synthetic/techfirms.csv",
     "programme_path": "../data/programme/flanders.yml",
     "clusters": list(DEFAULT_CLUSTERS),
+    # the studies' published findings, stated once (data/facts/published.yml)
+    "facts_path": "../data/facts/published.yml",
     "seed": DEFAULT_SEED,
     # how TFP is measured wherever it is used (chapters 03, 04 and 06)
     "degree": TFP_SETTINGS.degree,

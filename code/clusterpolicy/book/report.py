@@ -168,3 +168,11 @@ def named_index(table: pd.DataFrame, name: str) -> pd.DataFrame:
     out = table.copy()
     out.index.name = name
     return out
+
+
+_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+
+
+def number_in_words(n: int) -> str:
+    """A small count as prose writes it ("seven"); ten and above in digits."""
+    return _WORDS[n] if 0 <= n < len(_WORDS) else f"{n:,}"

@@ -6,8 +6,9 @@ estimator of the package turns the warnings raised inside it into notes with
 :func:`warnings_to_notes`; :func:`caught_warnings` is the primitive underneath, for code that
 wants the messages themselves.
 
-Rules shared by both: a warning becomes one line ``"<Category>: <message>"`` with the message's
-whitespace collapsed; deprecation and future warnings concern the developers, not the reader,
+Rules shared by both: a warning becomes one line, its message with the whitespace collapsed (the
+warning's class is for developers: the reader is told what happened, and where, not how Python
+classified it); deprecation and future warnings concern the developers, not the reader,
 and are dropped; a repeated line is kept once.
 """
 
@@ -27,7 +28,7 @@ def caught_warnings() -> Iterator[list[str]]:
     Yields
     ------
     list of str
-        Filled when the block ends: one ``"<Category>: <message>"`` line per distinct warning,
+        Filled when the block ends: one line per distinct warning (its message),
         in the order raised, deprecation and future warnings left out.
 
     Examples
@@ -36,7 +37,7 @@ def caught_warnings() -> Iterator[list[str]]:
     >>> with caught_warnings() as messages:
     ...     warnings.warn("fragmented   frame", RuntimeWarning)
     >>> messages
-    ['RuntimeWarning: fragmented frame']
+    ['fragmented frame']
     """
     messages: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
@@ -45,7 +46,7 @@ def caught_warnings() -> Iterator[list[str]]:
     for item in caught:
         if issubclass(item.category, DeprecationWarning | FutureWarning):
             continue
-        message = f"{item.category.__name__}: " + " ".join(str(item.message).split())
+        message = " ".join(str(item.message).split())
         if message not in messages:
             messages.append(message)
 
@@ -63,7 +64,7 @@ def warnings_to_notes(
         repeated).
     source : str
         What raised the warnings (a library and its function, or the estimation step), put in
-        front of each note: ``"<source>: <Category>: <message>"``.
+        front of each note: ``"<source>: <message>"``.
     explanations : mapping of str to str, optional
         Known messages and what they mean for the reader: when a key occurs in the message,
         ``" (meaning: <explanation>)"`` is appended to the note (the first key that matches).
@@ -80,7 +81,7 @@ def warnings_to_notes(
     >>> with warnings_to_notes(notes, "moderndid.att_gt", explanations={"small": "few units"}):
     ...     warnings.warn("small groups")
     >>> notes
-    ['moderndid.att_gt: UserWarning: small groups (meaning: few units)']
+    ['moderndid.att_gt: small groups (meaning: few units)']
     """
     with caught_warnings() as messages:
         yield

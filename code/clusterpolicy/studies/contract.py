@@ -62,7 +62,10 @@ EXPORTS: Mapping[str, Mapping[str, str | None]] = MappingProxyType({
                 "effect_export_intensity", "effect_export_intensity_se")
     ),
     "appendix_scorecard": MappingProxyType(
-        _always("n_claims", "n_reproduced", "n_not_reproduced", "n_not_testable")
+        _always("n_claims", "n_reproduced", "n_not_reproduced", "n_not_testable",
+                # the published facts, read once by the scorecard and quoted elsewhere
+                "range_low", "range_high", "published_headline", "programme_launch_year",
+                "programme_n_clusters")
     ),
 })
 

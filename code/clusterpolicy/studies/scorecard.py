@@ -13,10 +13,10 @@ from typing import Any
 
 import pandas as pd
 
+from clusterpolicy.data.published import EffectRange, Study1Facts
 from clusterpolicy.studies import contract
 
 REPRODUCED, NOT_REPRODUCED, NOT_TESTABLE = "reproduced", "not reproduced", "not testable with these data"
-PUBLISHED_RANGE = (0.01, 0.044)  # Angelino, Czarnitzki & Volckaert (2024): +1% to +4.4%
 Z95 = 1.959963984540054
 
 
@@ -25,8 +25,9 @@ class Glue:
     (:mod:`clusterpolicy.studies.contract`): an undeclared or unglued name is an error, and only
     a value the data could not give is :class:`~clusterpolicy.studies.contract.NotReported`."""
 
-    def __init__(self, manifest: Mapping[str, Any]):
+    def __init__(self, manifest: Mapping[str, Any], facts: Study1Facts):
         self.manifest = manifest
+        self.facts = facts
 
     def get(self, chapter: str, name: str) -> Any:
         return contract.read(self.manifest, chapter, name)
@@ -41,8 +42,9 @@ class Claim:
     evaluate: Callable[[Glue], tuple[str, str]]  # -> (what this run finds, verdict)
 
 
-def _in_range(value: float) -> bool:
-    return PUBLISHED_RANGE[0] <= value <= PUBLISHED_RANGE[1]
+def percent_range(effect_range: EffectRange) -> str:
+    """A published range as the studies word it, e.g. ``1% to 4.4%``."""
+    return f"{100 * effect_range.low:g}% to {100 * effect_range.high:g}%"
 
 
 def _headline(glue: Glue) -> tuple[str, str]:
@@ -51,7 +53,7 @@ def _headline(glue: Glue) -> tuple[str, str]:
     significant = est - Z95 * se > 0
     finding = (f"conditional DiD {est:.4f} log points (SE {se:.4f}; "
                f"95% CI {est - Z95 * se:.4f} to {est + Z95 * se:.4f})")
-    return finding, REPRODUCED if significant and _in_range(est) else NOT_REPRODUCED
+    return finding, REPRODUCED if significant and glue.facts.scored.contains(est) else NOT_REPRODUCED
 
 
 def _range(glue: Glue) -> tuple[str, str]:
@@ -59,7 +61,8 @@ def _range(glue: Glue) -> tuple[str, str]:
              "Callaway–Sant'Anna": "effect_cs_simple"}
     values = {label: float(glue.get("04_cluster_effects", name)) for label, name in names.items()}
     finding = "; ".join(f"{label} {value:.4f}" for label, value in values.items())
-    return finding, REPRODUCED if all(_in_range(v) for v in values.values()) else NOT_REPRODUCED
+    inside = all(glue.facts.scored.contains(v) for v in values.values())
+    return finding, REPRODUCED if inside else NOT_REPRODUCED
 
 
 def _size(glue: Glue) -> tuple[str, str]:
@@ -122,41 +125,54 @@ def _study2(verdict: str, statistic: Callable[[Glue], str]) -> Callable[[Glue], 
     return evaluate
 
 
-CLAIMS: tuple[Claim, ...] = (
-    Claim("Study 1", "Membership raised members' TFP by about 3%", "angelino2024cluster",
-          "conditional DiD estimate significant at 5% and inside the published 1% to 4.4%",
-          _headline),
-    Claim("Study 1", "The effect lies between 1% and 4.4% across specifications",
-          "angelino2024cluster",
-          "conditional DiD, TWFE and Callaway–Sant'Anna (simple) all inside 1% to 4.4%", _range),
-    Claim("Study 1", "The effect does not differ significantly by firm size", "itif2024flemish",
-          "test of equal effects across size classes not rejected at 5%", _size),
-    Claim("Study 1", "Members are larger, older and more capital intensive", "itif2024flemish",
-          "all three pre-programme differences positive and significant at 5% (Welch)",
-          _selection),
-    Claim("Study 2", "Both serial and non-serial innovators gain from clustering",
-          "libaers2011highly",
-          "average marginal effect of clustering positive and significant for each group, on both "
-          "margins (chapter 5)",
-          _study2("verdict_both_gain", _both_gain)),
-    Claim("Study 2", "Non-serial innovators show decreasing returns to clustering",
-          "libaers2011highly",
-          "non-serial curvature negative and significant with the turning point inside the data, "
-          "on both margins (chapter 5)",
-          _study2("verdict_nonserial_decreasing", _decreasing)),
-    Claim("Study 2", "Serial innovators gain more from clustering than non-serial innovators",
-          "libaers2011highly",
-          "serial minus non-serial average marginal effect positive and significant, on both "
-          "margins (chapter 5)",
-          _study2("verdict_serial_gain_more", _gain_more)),
-)
+def claims(facts: Study1Facts) -> tuple[Claim, ...]:
+    """The published claims, with the published range of ``facts`` in their rules."""
+    published = percent_range(facts.scored)
+    between = published.replace(" to ", " and ")
+    return (
+        Claim("Study 1", f"Membership raised members' TFP by about {100 * facts.headline:g}%",
+              facts.reference,
+              f"conditional DiD estimate significant at 5% and inside the published {published}",
+              _headline),
+        Claim("Study 1", f"The effect lies between {between} across specifications",
+              facts.reference,
+              f"conditional DiD, TWFE and Callaway–Sant'Anna (simple) all inside {published}", _range),
+        Claim("Study 1", "The effect does not differ significantly by firm size", "itif2024flemish",
+              "test of equal effects across size classes not rejected at 5%", _size),
+        Claim("Study 1", "Members are larger, older and more capital intensive", "itif2024flemish",
+              "all three pre-programme differences positive and significant at 5% (Welch)",
+              _selection),
+        Claim("Study 2", "Both serial and non-serial innovators gain from clustering",
+              "libaers2011highly",
+              "average marginal effect of clustering positive and significant for each group, on both "
+              "margins (chapter 5)",
+              _study2("verdict_both_gain", _both_gain)),
+        Claim("Study 2", "Non-serial innovators show decreasing returns to clustering",
+              "libaers2011highly",
+              "non-serial curvature negative and significant with the turning point inside the data, "
+              "on both margins (chapter 5)",
+              _study2("verdict_nonserial_decreasing", _decreasing)),
+        Claim("Study 2", "Serial innovators gain more from clustering than non-serial innovators",
+              "libaers2011highly",
+              "serial minus non-serial average marginal effect positive and significant, on both "
+              "margins (chapter 5)",
+              _study2("verdict_serial_gain_more", _gain_more)),
+    )
 
 
-def scorecard(manifest: Mapping[str, Any], claims: tuple[Claim, ...] = CLAIMS) -> pd.DataFrame:
-    """One row per claim: study, claim, source, rule, what this run finds, verdict."""
-    glue = Glue(manifest)
+def scorecard(manifest: Mapping[str, Any], facts: Study1Facts) -> pd.DataFrame:
+    """One row per claim: study, claim, source, rule, what this run finds, verdict.
+
+    Parameters
+    ----------
+    manifest
+        The run manifest (its glued values are read through the pages' contract).
+    facts
+        The published findings (:func:`clusterpolicy.data.published.load_study1`).
+    """
+    glue = Glue(manifest, facts)
     rows = []
-    for claim in claims:
+    for claim in claims(facts):
         try:
             finding, verdict = claim.evaluate(glue)
         except contract.NotReported as missing:
