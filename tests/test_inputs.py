@@ -13,12 +13,13 @@ import yaml
 
 from clusterpolicy import synthetic
 from clusterpolicy.core import provenance
-from clusterpolicy.data import programme, read, samples
+from clusterpolicy.data import programme, published, read, samples
 from clusterpolicy.studies import contract, inputs
 from conftest import ROOT
 
 DEFAULTS = ROOT / "data" / "synthetic"
 FLANDERS = ROOT / "data" / "programme" / "flanders.yml"
+FACTS = published.load_study1(ROOT / "data" / "facts" / "published.yml")
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +163,7 @@ def test_data_files_say_whether_each_file_is_synthetic(tmp_path):
 
 def test_calibration_of_the_defaults_holds(defaults):
     panel, membership, techfirms = defaults
-    result = inputs.calibration(panel, membership, techfirms,
+    result = inputs.calibration(panel, membership, techfirms, facts=FACTS,
                                 panel_truth=synthetic.read_truth(DEFAULTS / "panel.parquet"),
                                 tech_truth=synthetic.read_truth(DEFAULTS / "techfirms.csv"))
     assert result.n_checks == result.n_checks_hold == 17
@@ -171,7 +172,7 @@ def test_calibration_of_the_defaults_holds(defaults):
     assert result.n_firms_panel == panel["firm_id"].nunique()
     assert result.member_share == pytest.approx(
         100 * membership["firm_id"].nunique() / panel["firm_id"].nunique())
-    without = inputs.calibration(panel, membership, techfirms)
+    without = inputs.calibration(panel, membership, techfirms, facts=FACTS)
     assert without.n_checks < result.n_checks
     assert without.table.loc["effect of membership on log TFP", "holds"] == "n/a"
 
@@ -179,7 +180,7 @@ def test_calibration_of_the_defaults_holds(defaults):
 def test_calibration_says_not_comparable_with_fewer_than_two_members(defaults):
     panel, membership, _ = defaults
     one = membership[membership["firm_id"] == membership["firm_id"].iloc[0]]
-    table = inputs.calibration(panel, one).table
+    table = inputs.calibration(panel, one, facts=FACTS).table
     row = table.loc["members vs non-members before the policy"]
     assert row["in the data"].startswith("not comparable: fewer than two members")
     assert row["holds"] == "n/a"

@@ -14,10 +14,12 @@ import pytest
 from clusterpolicy import synthetic
 from clusterpolicy.cli import main
 from clusterpolicy.core import seeding
-from clusterpolicy.data import read, samples, schemas
+from clusterpolicy.data import published, read, samples, schemas
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULTS = ROOT / "data" / "synthetic"
+
+FACTS = published.load_study1(ROOT / "data" / "facts" / "published.yml")
 
 
 def sha256(path: Path) -> str:
@@ -94,11 +96,21 @@ def test_synth_rejects_bad_usage(tmp_path, capsys):
 def test_calibration_targets_hold_on_the_defaults(defaults):
     table = synthetic.calibration_table(
         defaults["panel"], defaults["membership"], defaults["techfirms"],
-        panel_truth=defaults["panel_truth"], tech_truth=defaults["tech_truth"])
+        panel_truth=defaults["panel_truth"], tech_truth=defaults["tech_truth"], facts=FACTS)
     failing = table[table["holds"] == "no"]
     assert failing.empty, failing.to_string()
     assert (table["holds"] == "yes").sum() >= 15
     assert set(table["status"].str.split(" ").str[0]) <= {"stated", "choice"}
+
+
+def test_the_flemish_shape_is_calibrated_to_the_published_facts():
+    """The generator's targets are design parameters; they must agree with the facts file."""
+    shape = synthetic.FLANDERS
+    assert (shape.first_year, shape.last_year) == (FACTS.first_year, FACTS.last_year)
+    assert shape.policy_year == FACTS.launch_year
+    assert len(shape.clusters) == FACTS.n_clusters
+    assert shape.n_firms > FACTS.firms_more_than
+    assert synthetic.PanelParams().theta == FACTS.headline
 
 
 def test_headline_calibration_numbers(defaults):

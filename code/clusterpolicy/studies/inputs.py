@@ -29,6 +29,7 @@ from matplotlib.figure import Figure
 from clusterpolicy.core import provenance
 from clusterpolicy.data import samples
 from clusterpolicy.data.programme import Programme
+from clusterpolicy.data.published import Study1Facts
 from clusterpolicy.synthetic.calibration import calibration_table
 from clusterpolicy.synthetic.truth import read_truth
 
@@ -333,6 +334,7 @@ class Calibration:
 
 def calibration(panel: pd.DataFrame, membership: pd.DataFrame,
                 techfirms: pd.DataFrame | None = None, *,
+                facts: Study1Facts,
                 panel_truth: Mapping[str, Any] | None = None,
                 tech_truth: Mapping[str, Any] | None = None) -> Calibration:
     """Set each published fact beside the data of this run.
@@ -341,6 +343,8 @@ def calibration(panel: pd.DataFrame, membership: pd.DataFrame,
     ----------
     panel, membership, techfirms
         The validated inputs.
+    facts
+        The published facts (:func:`clusterpolicy.data.published.load_study1`).
     panel_truth, tech_truth
         The truth files (synthetic data); the rows that need them are ``n/a`` without.
 
@@ -348,7 +352,7 @@ def calibration(panel: pd.DataFrame, membership: pd.DataFrame,
     -------
     Calibration
     """
-    table = calibration_table(panel, membership, techfirms,
+    table = calibration_table(panel, membership, techfirms, facts=facts,
                               panel_truth=panel_truth, tech_truth=tech_truth)
     n_firms, n_members = int(panel["firm_id"].nunique()), int(membership["firm_id"].nunique())
     return Calibration(

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from clusterpolicy.data.published import Study1Facts
 from clusterpolicy.data.samples import pre_period_comparison, sample_construction
 from clusterpolicy.synthetic.shapes import PanelShape, get_shape
 
@@ -37,12 +38,17 @@ def calibration_table(panel: pd.DataFrame, membership: pd.DataFrame,
                       techfirms: pd.DataFrame | None = None, *,
                       panel_truth: Mapping[str, Any] | None = None,
                       tech_truth: Mapping[str, Any] | None = None,
+                      facts: Study1Facts,
                       shape: str | PanelShape = "flanders") -> pd.DataFrame:
     """Each published fact (or modelling choice) beside the value computed from the data.
 
     Works on any data satisfying the schemas: rows that need the true parameters (synthetic
     data only) show ``n/a`` on real data. Tolerances are part of the table and are asserted by
     the tests on the committed defaults.
+
+    ``facts`` (the published facts file, :func:`clusterpolicy.data.published.load_study1`)
+    gives the published panel years and sample size; ``shape`` the generator's own targets
+    for the rest (its agreement with the facts file is tested).
     """
 
     shape = get_shape(shape)
@@ -55,11 +61,12 @@ def calibration_table(panel: pd.DataFrame, membership: pd.DataFrame,
 
     sample, _ = sample_construction(panel)
     y0, y1 = int(panel["year"].min()), int(panel["year"].max())
-    add("panel years", f"{shape.first_year}-{shape.last_year}", "stated", f"{y0}-{y1}", "exact",
-        (y0, y1) == (shape.first_year, shape.last_year))
+    first, last = facts.first_year, facts.last_year
+    add("panel years", f"{first}-{last}", "stated", f"{y0}-{y1}", "exact", (y0, y1) == (first, last))
     n_firms = int(sample["firm_id"].nunique())
-    add("firms in the estimation sample", "more than 10,000", "stated", f"{n_firms:,}",
-        "> 10,000", n_firms > 10_000)
+    floor = facts.firms_more_than
+    add("firms in the estimation sample", f"more than {floor:,}", "stated", f"{n_firms:,}",
+        f"> {floor:,}", n_firms > floor)
     clusters_seen = [str(c) for c in pd.unique(membership["cluster"].astype(str))]
     add("number of clusters", str(len(shape.clusters)), "stated", str(len(clusters_seen)),
         "exact", len(clusters_seen) == len(shape.clusters))
