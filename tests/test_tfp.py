@@ -54,3 +54,15 @@ def test_membership_in_the_law_of_motion_changes_the_estimates(small_data, monke
     without = tfp.firm_tfp(small_data["panel"], small_data["membership"], settings=SMALL_NO_D)
     assert with_d.settings["law_of_motion"] == "member"
     assert not np.allclose(with_d.production.params.to_numpy(), without.production.params.to_numpy())
+
+
+def test_firm_tfp_keys_its_cache_on_the_settings(small_data, monkeypatch):
+    monkeypatch.delenv(provenance.WORK_CACHE_ENV, raising=False)
+    result = tfp.firm_tfp(small_data["panel"], small_data["membership"], settings=SMALL)
+    assert result.settings == {"clusters": None, "method": "acf", "law_of_motion": "member",
+                               "degree": 2, "by": "nace2", "min_obs": 200}
+    # the estimates are those of estimate_by with the settings' options
+    options = tfp.production_options(SMALL)
+    assert options["law_of_motion_controls"] == ["member"]
+    assert result.production.model == "acf"
+    assert set(result.production.table.index.astype(str)) == set(result.data["nace2"].astype(str))
