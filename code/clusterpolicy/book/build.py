@@ -441,7 +441,7 @@ def apply_conditions(notebook: nbformat.NotebookNode, docname: str) -> int:
     A page keeps its prose in Markdown even where what it can say depends on the data (a truth
     file or none, a control group or none): a Markdown cell with the metadata
     ``+++ {"show_if": "NAME"}`` (or ``"not NAME"``) is kept only when the flag ``NAME``, glued by
-    the chapter with :func:`clusterpolicy.report.glue_flag`, is true (false). So a table or
+    the chapter with :func:`clusterpolicy.book.report.glue_flag`, is true (false). So a table or
     figure directive appears only when its content exists, and the alternative is written as
     prose beside it, never as a placeholder inside the directive.
     """
@@ -497,7 +497,7 @@ def execute_chapter(chapter: Chapter, overrides: Mapping[str, Any], workdir: Pat
     log.unlink(missing_ok=True)
     out = workdir / f"{chapter.docname.replace('/', '__')}.ipynb"
     env_before = {k: os.environ.get(k) for k in (provenance.INPUT_LOG_ENV, "PATH", "MPLBACKEND",
-                                                 "PYDEVD_DISABLE_FILE_VALIDATION",
+                                                 "PYDEVD_DISABLE_FILE_VALIDATION", "PYTHONHASHSEED",
                                                  provenance.WORK_CACHE_ENV, *THREAD_VARIABLES)}
     os.environ[provenance.INPUT_LOG_ENV] = str(log)
     if work_cache is not None:
@@ -508,6 +508,10 @@ def execute_chapter(chapter: Chapter, overrides: Mapping[str, Any], workdir: Pat
     os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     os.environ["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
+    # One string-hash seed for every kernel: pyfixest's fixed-effects regressions depend on
+    # set iteration order, so without it the last digits of TWFE estimates change between
+    # builds of the same data (about 1e-13 relative).
+    os.environ["PYTHONHASHSEED"] = "0"
     # Parallel work in chapters runs in processes (joblib); threaded BLAS on top of them only
     # contends for the cores. A user's own setting wins.
     for variable in THREAD_VARIABLES:
@@ -556,7 +560,7 @@ def _raise_chapter_failed(chapter: Chapter, failed: nbformat.NotebookNode, exc: 
 
 
 def end_page(notebook: nbformat.NotebookNode, cell_index: int, docname: str) -> nbformat.NotebookNode:
-    """The page of a chapter that stopped with :func:`clusterpolicy.report.require`.
+    """The page of a chapter that stopped with :func:`clusterpolicy.book.report.require`.
 
     The data cannot show the rest of the page (no never-treated firms, no exporters, ...): the
     page keeps what was computed up to the cell that stopped it (without the exception), then
