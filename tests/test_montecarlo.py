@@ -1,19 +1,24 @@
-"""Monte Carlo appendix: determinism across workers and backends, the summary's formulas and
-the truth each estimand is compared with."""
+"""The one Monte Carlo harness (checks/harness.py), its two uses (the Monte Carlo appendix,
+checks/montecarlo.py, and the study-2 power study, checks/serial_montecarlo.py) and the one
+seeding scheme (core/seeding.py): determinism across workers, batches and backends, the
+summary's formulas, the truth each estimand is compared with, and what the appendix shows."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from clusterpolicy import synthetic
+from clusterpolicy.checks import harness, serial_montecarlo
 from clusterpolicy.checks import montecarlo as mc
-from clusterpolicy.checks import serial_montecarlo
-from clusterpolicy.core import parallel
+from clusterpolicy.core import parallel, seeding
 
-SEED = 20240624
+ROOT = Path(__file__).resolve().parents[1]
+SEED = seeding.DEFAULT_SEED
 SMALL = {"firms": 900, "n_pairs": 120}
 ALL = list(mc.ESTIMATORS)
 
@@ -24,7 +29,7 @@ def serial_draws() -> pd.DataFrame:
 
 
 def test_table_shape(serial_draws):
-    assert list(serial_draws.columns) == mc.COLUMNS
+    assert list(serial_draws.columns) == harness.COLUMNS
     assert set(serial_draws["replication"]) == {0, 1}
     assert set(serial_draws["estimator"]) == {
         "acf", "cs", "conditional_did", "internationalization: initiation",
@@ -85,7 +90,7 @@ def test_summarise_formulas():
         "notes": [0, 1, 0, 0, 0, 0],
         "failed": ["", "", "", "no root", "", ""],
     })
-    s = mc.summarise(draws)
+    s = harness.summarise(draws)
     a = s.loc[("a", "x")]
     err = np.array([-0.5, 0.5, 1.0])
     assert a["replications"] == 3 and a["failed"] == 1 and a["notes"] == 1
@@ -113,14 +118,14 @@ def test_coverage_mcse_and_partial_coverage():
         "estimate": [0.0, 0.0, 3.0, -3.0], "se": [1.0] * 4, "truth": [0.0] * 4,
         "nominal": [0.0] * 4, "notes": 0, "failed": "",
     })
-    s = mc.summarise(draws).loc[("a", "x")]
+    s = harness.summarise(draws).loc[("a", "x")]
     assert s["coverage"] == pytest.approx(0.5)
     assert s["coverage_mcse"] == pytest.approx(math.sqrt(0.25 / 4))
-    assert mc.summarise(draws, level=0.999).loc[("a", "x"), "coverage"] == pytest.approx(1.0)
+    assert harness.summarise(draws, level=0.999).loc[("a", "x"), "coverage"] == pytest.approx(1.0)
 
 
 def test_truths_are_the_targets_of_the_data(serial_draws):
-    seq = parallel.spawn_seeds(SEED, 2)[0]
+    seq = seeding.spawn(SEED, 2)[0]
     data = mc._panel(seq, SMALL["firms"], "flanders")
     bal = data["balanced"]
     post = bal[(bal["cohort"] > 0) & (bal["year"] >= bal["cohort"])]
@@ -143,8 +148,6 @@ def test_truths_are_the_targets_of_the_data(serial_draws):
 
 def test_scaled_shape_keeps_the_share_of_members():
     shape = mc.scaled_shape("flanders", 1200)
-    from clusterpolicy import synthetic
-
     full = synthetic.get_shape("flanders")
     assert [c.members for c in shape.clusters] == [round(c.members / 10) for c in full.clusters]
 

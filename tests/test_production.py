@@ -10,7 +10,6 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
-from production_dgp import simulate_panel
 from scipy import stats
 
 from clusterpolicy.core.results import EstimationResults
@@ -19,11 +18,12 @@ from clusterpolicy.estimators.production import MultipleRootsWarning, NoRootWarn
 from clusterpolicy.estimators.production._bootstrap import replicate_weights
 from clusterpolicy.estimators.production._data import prepare_panel
 from clusterpolicy.estimators.production._estimators import build_acf, build_oplp, fit_oplp
+from clusterpolicy.synthetic.production import simulate_panel
 
 FREE = ["fX1", "fX2"]
 # the chilean panel of R prodest: output, inputs and panel identifiers
 CHILEAN = {"y": "Y", "free": FREE, "state": "sX", "unit": "idvar", "time": "timevar"}
-# the simulated panel of production_dgp: labour free, capital state, materials the proxy
+# the simulated panel of synthetic.production: labour free, capital state, materials the proxy
 SIM = {"y": "y", "free": "l", "state": "k", "unit": "firm", "time": "year"}
 
 

@@ -1,4 +1,4 @@
-"""A small data-generating process with known production elasticities (tests and benchmark).
+"""A small economy with known production elasticities, for the tests and the benchmarks.
 
 Cobb-Douglas value added ``y = b0 + bl*l + bk*k + omega + eps`` with:
 
