@@ -103,10 +103,8 @@ def bench_acf(reps: int) -> None:
     reps : int
         Bootstrap replicates timed after the point estimate.
     """
-    sys.path.insert(0, str(ROOT / "tests"))
-    from production_dgp import simulate_panel
-
     from clusterpolicy.estimators import production
+    from clusterpolicy.synthetic.production import simulate_panel
 
     data = simulate_panel(10_000, 8, seed=2026)
     spec = {"y": "y", "free": "l", "state": "k", "proxy": "m", "unit": "firm", "time": "year"}
@@ -127,10 +125,11 @@ def bench_acf(reps: int) -> None:
 def bench_cs() -> None:
     """Callaway-Sant'Anna and its four aggregations on 10,000 synthetic firms x 8 years."""
     from clusterpolicy import synthetic
+    from clusterpolicy.core import seeding
     from clusterpolicy.data import samples
     from clusterpolicy.estimators import did
 
-    data = synthetic.generate_panel(20240624, firms=10_000)
+    data = synthetic.generate_panel(seeding.DEFAULT_SEED, firms=10_000)
     latent = data.latent[["firm_id", "year", "omega"]]
     panel = data.panel[["firm_id", "year"]].merge(latent, on=["firm_id", "year"])
     panel["cohort"] = samples.membership_status(panel, data.membership)["cohort"].to_numpy()

@@ -167,3 +167,89 @@ def test_missing_directory(tmp_path):
     assert status["status"] == "incomplete" and "did/mpdta.csv" in status["missing"]
     with pytest.raises(validation.ReferenceNotFound, match=r"prodest_chilean\.csv"):
         validation.tfp_comparison(absent)
+
+
+# ------------------------------------------------------------------------------------------------
+# What the Validation appendix shows
+# ------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def comparison(tfp, did) -> validation.Comparison:
+    return validation.Comparison(tfp=tfp, did=did)
+
+
+def test_overview_counts_add_up(comparison, both):
+    overview = validation.overview(comparison)
+    n = overview.numbers
+    assert n["validation_n_numbers"] == len(both) == n["validation_n_tfp"] + n["validation_n_did"]
+    assert n["validation_n_compared"] + n["validation_n_not_compared"] == len(both)
+    assert n["validation_n_tight"] + n["validation_n_loose"] == n["validation_n_compared"]
+    assert n["validation_n_within"] + n["validation_n_outside"] == n["validation_n_compared"]
+    assert n["validation_n_outside"] == len(validation.outside(both)) == len(overview.outside)
+    assert overview.any_outside == (n["validation_n_outside"] > 0)
+    tight_did = comparison.did[comparison.did["check"] == "tight"]
+    assert n["validation_max_abs_diff_did"] == tight_did["abs_diff"].max()
+    worst = tight_did.loc[tight_did["abs_diff"].idxmax()]
+    where = f"{worst['estimator']}, {worst['setting']}, {worst['quantity']}"
+    assert overview.texts["validation_worst_did"] == where
+    pd.testing.assert_frame_equal(overview.summary, validation.summary(both))
+    assert comparison.both.equals(both)
+
+
+def test_tfp_findings(comparison, tfp):
+    findings = validation.tfp_findings(comparison)
+    n = findings.numbers
+    root = tfp[(tfp["setting"] == "ACF_global_min_over_grid") & tfp["quantity"].str.endswith("(the root)")]
+    assert [n["validation_acf_fx1"], n["validation_acf_fx2"], n["validation_acf_sx"]] == root["ours"].tolist()
+    assert 0 <= n["validation_acf_criterion"] < 1e-20
+    assert n["validation_acf_n_valley"] >= 1  # prodest's default start (ACF_table1) stops in the valley
+    iv = tfp[tfp["setting"].isin(KNOWN_DIFFERENCES)]
+    assert n["validation_iv_n_outside"] == len(validation.outside(iv))
+    assert findings.iv_within == (n["validation_iv_n_outside"] == 0)
+    assert n["validation_iv_max_abs_diff"] < 5e-3
+    assert n["validation_n_out_oplp"] == 0 and n["validation_n_out_checkpoints"] == 0 and findings.within
+    assert len(findings.detail) == len(tfp) and set(findings.by_setting.index) == set(tfp["setting"])
+
+
+def test_did_findings(comparison, did):
+    findings = validation.did_findings(comparison)
+    n = findings.numbers
+    assert n["validation_cs_n_settings"] == 16
+    assert 0 < n["validation_cs_max_abs_diff"] <= validation.TOL_EXACT
+    low, high = validation.RATIO
+    assert low <= n["validation_boot_ratio_min"] <= n["validation_boot_ratio_max"] <= high
+    assert all(n[f"validation_n_out_{key}"] == 0 for key in validation.OTHER_DID.values())
+    assert findings.others_within
+    assert findings.cs_by_setting.index.name == "setting (control · covariates · method · base period)"
+    assert "estimator" not in findings.cs_by_setting.columns
+    assert "never treated · ~1 · dr · varying" in findings.cs_by_setting.index
+    assert "bootstrap_example" in set(findings.cs_detail["setting"])
+    assert len(findings.cs_detail) + len(findings.other_detail) == len(did)
+    others = did.loc[~did["family"].str.startswith("Callaway"), "setting"]
+    assert set(findings.other_by_setting.index) == set(others)
+
+
+def test_cs_setting_label():
+    key = "control=notyettreated|xformla=~lpop|est_method=ipw|base_period=universal"
+    assert validation.cs_setting_label(key) == "notyet treated · ~lpop · ipw · universal"
+    assert validation.cs_setting_label("bootstrap_example") == "bootstrap_example"
+
+
+def test_availability_says_what_is_missing(tmp_path, reference_dir):
+    assert validation.availability(reference_dir) == (True, "")
+    available, reason = validation.availability(tmp_path / "nowhere")
+    assert not available and "does not exist" in reason and "`reference_dir`" in reason
+    (tmp_path / "ref" / "tfp").mkdir(parents=True)
+    available, reason = validation.availability(tmp_path / "ref")
+    assert not available and "lacks" in reason and "`did/mpdta.csv`" in reason
+
+
+def test_comparison_notes():
+    tfp = pd.DataFrame(columns=validation.COLUMNS)
+    tfp.attrs["notes"] = ["ACF: a warning"]
+    did = pd.DataFrame(columns=validation.COLUMNS)
+    did.attrs["notes"] = ["twfe: another"]
+    comparison = validation.Comparison(tfp=tfp, did=did)
+    assert comparison.notes == ["ACF: a warning", "twfe: another"]
+    assert comparison.notes_markdown == "- ACF: a warning\n- twfe: another"
+    tfp.attrs["notes"], did.attrs["notes"] = [], []
+    assert comparison.notes_markdown == ""

@@ -1,9 +1,10 @@
-"""Monte Carlo study of the book's main estimators on the synthetic generators.
+"""Monte Carlo study of the book's main estimators on the synthetic generators (the Monte Carlo
+appendix), one use of the Monte Carlo harness (:mod:`.harness`).
 
 Each replication draws a fresh synthetic data set from its own seed and runs one estimator on
 it; over many replications the estimates are compared with the truth of the generator: bias,
 root mean squared error, the standard deviation of the estimates against the mean standard
-error, and the coverage of the 95% confidence intervals.
+error, and the coverage of the 95% confidence intervals (:func:`.harness.summarise`).
 
 Estimators (``run(estimators=...)``):
 
@@ -24,8 +25,8 @@ Estimators (``run(estimators=...)``):
 ``"internationalization"`` (:func:`replicate_internationalization`)
     Probit initiation and fractional-logit intensity models of study 2 with their average
     marginal effects of clustering; one replication is
-    ``clusterpolicy.checks.serial_montecarlo._mc_replication`` (the function behind that module's
-    own ``monte_carlo``), so both Monte Carlo studies draw the same data from the same seed.
+    :func:`clusterpolicy.checks.serial_montecarlo.replicate_margins` (the replication of
+    chapter 05's own Monte Carlo study), so both studies draw the same data from the same seed.
 
 The DiD estimators are applied to the firms' **true** log TFP (the generator's latent
 ``omega``) on the balanced panel, so that they are judged on their own, without the noise of a
@@ -38,30 +39,35 @@ aggregation weights every post-treatment firm-year equally on a balanced panel),
 conditional DiD the mean over matched members of their post-join mean of ``theta_it``. The
 generator's ``theta`` itself is kept in the column ``nominal``.
 
-Seeds: replication ``r`` uses ``numpy.random.SeedSequence(seed).spawn(R)[r]``; everything it
-draws (the panel, the tech-firm sample, matching ties, bootstrap draws) comes from words of
-that sequence. Replications run as :class:`joblib.Parallel` tasks, so the results are the same
-with one worker, several local processes or a Dask cluster (``clusterpolicy.core.parallel.backend``).
-The panel of a replication is generated once and shared by the panel estimators (common random
-numbers: ACF, Callaway–Sant'Anna and the conditional DiD see the same firms).
+Seeds (:mod:`clusterpolicy.core.seeding`): replication ``r`` uses
+``numpy.random.SeedSequence(seed).spawn(R)[r]``; everything it draws comes from the words of
+that child (:func:`clusterpolicy.core.seeding.words`): word 0 the data set (the panel and the
+tech-firm sample), word 1 the matching's ties, word 2 the ACF bootstrap. The panel of a
+replication is generated once and shared by the panel estimators (common random numbers: ACF,
+Callaway–Sant'Anna and the conditional DiD see the same firms).
+
+:func:`study` is the appendix's call: the run, its summary and everything the page shows
+(:class:`MonteCarloStudy`); :func:`distributions_figure` draws the estimates' distributions.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from scipy import stats
+from matplotlib.figure import Figure
 
 from clusterpolicy import synthetic
-from clusterpolicy.checks import serial_montecarlo
-from clusterpolicy.core import parallel
+from clusterpolicy.checks import harness, serial_montecarlo
+from clusterpolicy.core import parallel, seeding
+from clusterpolicy.core.notes import caught_warnings
 from clusterpolicy.data import samples
 from clusterpolicy.estimators import did, production
 from clusterpolicy.studies import cluster_effects as ce
@@ -70,6 +76,9 @@ from clusterpolicy.studies import productivity as tfp
 __all__ = [
     "ESTIMATORS",
     "LABELS",
+    "MonteCarloStudy",
+    "display_labels",
+    "distributions_figure",
     "replicate",
     "replicate_acf",
     "replicate_conditional_did",
@@ -77,12 +86,9 @@ __all__ = [
     "replicate_internationalization",
     "run",
     "scaled_shape",
-    "summarise",
+    "study",
 ]
 
-#: Columns of the table returned by :func:`run` (one row per replication and estimand).
-COLUMNS = ["replication", "estimator", "estimand", "estimate", "se", "truth", "nominal", "notes",
-           "failed"]
 #: Display names of the estimators.
 LABELS = {
     "acf": "ACF production function",
@@ -95,16 +101,13 @@ INTERNATIONALIZATION_QUANTITIES = ("AME serial", "AME non-serial", "AME serial �
 #: Matching covariates of the conditional DiD (chapter 04's, with true TFP as the outcome).
 CDID_COVARIATES = ["log_employment", "age", "capital_intensity", "nace2", "omega", "last_pre_omega"]
 _FAILURES = (ValueError, ArithmeticError, np.linalg.LinAlgError, RuntimeError, KeyError)
+#: Words of a replication's child seed (:func:`clusterpolicy.core.seeding.words`).
+_DATA, _MATCHING, _BOOTSTRAP = 0, 1, 2
 
 
 # --------------------------------------------------------------------------------------------
-# Seeds and the shared synthetic panel
+# The shared synthetic panel
 # --------------------------------------------------------------------------------------------
-def _words(seq: np.random.SeedSequence, n: int = 4) -> list[int]:
-    """``n`` 32-bit integers drawn deterministically from ``seq`` (word 0: the data set)."""
-    return [int(v) for v in seq.generate_state(n, dtype=np.uint32)]
-
-
 def scaled_shape(shape: Any, firms: int) -> Any:
     """The panel shape with every cluster's member count scaled to ``firms`` firms.
 
@@ -146,18 +149,7 @@ def _panel_cached(data_seed: int, firms: int, shape_name: str) -> dict[str, Any]
 
 def _panel(seq: np.random.SeedSequence, firms: int, shape: str) -> dict[str, Any]:
     """The synthetic panel of a replication (generated once per worker and replication)."""
-    return _panel_cached(_words(seq)[0], int(firms), str(shape))
-
-
-def _row(estimator: str, estimand: str, estimate: float, se: float, truth: float,
-         nominal: float, notes: int = 0, failed: str = "") -> dict[str, Any]:
-    return {"estimator": estimator, "estimand": estimand, "estimate": float(estimate),
-            "se": float(se), "truth": float(truth), "nominal": float(nominal),
-            "notes": int(notes), "failed": failed}
-
-
-def _failure(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
+    return _panel_cached(seeding.words(seq)[_DATA], int(firms), str(shape))
 
 
 # --------------------------------------------------------------------------------------------
@@ -184,7 +176,8 @@ def replicate_acf(seq: np.random.SeedSequence, firms: int = 2000, *, shape: str 
     Returns
     -------
     list of dict
-        Rows of :data:`COLUMNS` without ``replication``. One row per elasticity (``beta_l``, ``beta_k``).
+        Rows of :data:`clusterpolicy.checks.harness.COLUMNS` without ``replication``. One row
+        per elasticity (``beta_l``, ``beta_k``).
     """
 
     data = _panel(seq, firms, shape)
@@ -193,26 +186,26 @@ def replicate_acf(seq: np.random.SeedSequence, firms: int = 2000, *, shape: str 
     true = data["truth"]["production"]["industries"][code]
     names = {"beta_l": tfp.FREE[0], "beta_k": tfp.STATE[0]}
     sub = data["sample"].loc[data["sample"]["nace2"] == code]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with caught_warnings() as caught:
         try:
             fit = production.estimate(
                 sub, "acf", y=tfp.Y, free=tfp.FREE, state=tfp.STATE, proxy=tfp.PROXY,
                 unit="firm_id", time="year", degree=2, law_of_motion_controls=["member"],
                 bootstrap=int(bootstrap),
-                seed=np.random.SeedSequence(_words(seq)[2]) if bootstrap else None, n_jobs=1)
+                seed=seeding.sequence(seeding.words(seq)[_BOOTSTRAP]) if bootstrap else None,
+                n_jobs=1)
             failed = "" if fit.extra.get("root_found", True) else "no root of the moment conditions"
             est = {k: float(fit.params[v]) for k, v in names.items()}
             se = {k: float(fit.std_errors[v]) if bootstrap else math.nan for k, v in names.items()}
         except _FAILURES as exc:
-            failed = _failure(exc)
+            failed = harness.failure(exc)
             est = dict.fromkeys(names, math.nan)
             se = dict.fromkeys(names, math.nan)
     if failed:
         est = dict.fromkeys(names, math.nan)
     estimands = {"beta_l": f"labour elasticity (NACE {code})",
                  "beta_k": f"capital elasticity (NACE {code})"}
-    return [_row("acf", estimands[k], est[k], se[k], true[k], true[k], len(caught), failed)
+    return [harness.row("acf", estimands[k], est[k], se[k], true[k], true[k], len(caught), failed)
             for k in names]
 
 
@@ -239,22 +232,22 @@ def replicate_cs(seq: np.random.SeedSequence, firms: int = 2000, *,
     Returns
     -------
     list of dict
-        Rows of :data:`COLUMNS` without ``replication``.
+        Rows of :data:`clusterpolicy.checks.harness.COLUMNS` without ``replication``.
     """
 
     data = _panel(seq, firms, shape)
     bal = data["balanced"]
     post = bal.loc[(bal["cohort"] > 0) & (bal["year"] >= bal["cohort"])]
     target = float(post["theta_it"].mean()) if len(post) else math.nan
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with caught_warnings() as caught:
         try:
             agg = did.callaway_santanna(bal, "omega", "firm_id", "year", "cohort",
                                         control="never").aggregate("simple")
             att, se, failed = agg.att, agg.se, ""
         except _FAILURES as exc:
-            att, se, failed = math.nan, math.nan, _failure(exc)
-    return [_row("cs", "ATT (simple)", att, se, target, _theta(data["truth"]), len(caught), failed)]
+            att, se, failed = math.nan, math.nan, harness.failure(exc)
+    return [harness.row("cs", "ATT (simple)", att, se, target, _theta(data["truth"]), len(caught),
+                        failed)]
 
 
 def replicate_conditional_did(seq: np.random.SeedSequence, firms: int = 2000, *,
@@ -279,25 +272,26 @@ def replicate_conditional_did(seq: np.random.SeedSequence, firms: int = 2000, *,
     Returns
     -------
     list of dict
-        Rows of :data:`COLUMNS` without ``replication``.
+        Rows of :data:`clusterpolicy.checks.harness.COLUMNS` without ``replication``.
     """
 
     data = _panel(seq, firms, shape)
     theta = _theta(data["truth"])
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with caught_warnings() as caught:
         try:
             panel, _ = ce.add_firm_covariates(data["balanced"], ["omega"])
             res = did.conditional_did(panel, "omega", "firm_id", "year", "cohort", CDID_COVARIATES,
-                                      caliper=caliper, seed=_words(seq)[1] % (2**31 - 1))
+                                      caliper=caliper,
+                                      seed=seeding.words(seq)[_MATCHING] % (2**31 - 1))
             att, se, failed = float(res.params["ATT"]), float(res.std_errors["ATT"]), ""
             treated = res.matched.drop_duplicates("treated")[["treated", "cohort"]]
             post = panel.loc[panel["year"] >= panel["cohort"]]
             per_firm = post.groupby("firm_id")["theta_it"].mean()
             target = float(per_firm.reindex(treated["treated"].to_numpy()).mean())
         except _FAILURES as exc:
-            att, se, target, failed = math.nan, math.nan, math.nan, _failure(exc)
-    return [_row("conditional_did", "ATT (matched)", att, se, target, theta, len(caught), failed)]
+            att, se, target, failed = math.nan, math.nan, math.nan, harness.failure(exc)
+    return [harness.row("conditional_did", "ATT (matched)", att, se, target, theta, len(caught),
+                        failed)]
 
 
 def replicate_internationalization(seq: np.random.SeedSequence, n_pairs: int = 400, *,
@@ -306,6 +300,8 @@ def replicate_internationalization(seq: np.random.SeedSequence, n_pairs: int = 4
     """Study 2's initiation (probit) and intensity (fractional logit) models on a fresh
     tech-firm sample: the coefficients and average marginal effects named in ``quantities``.
 
+    The rows of :func:`clusterpolicy.checks.serial_montecarlo.replicate_margins` on the same
+    seed (its verdicts left out), the estimator prefixed with ``"internationalization: "``.
     Truth: the generator's coefficient, or the AME at the true parameters on the same firms.
 
     Parameters
@@ -322,24 +318,21 @@ def replicate_internationalization(seq: np.random.SeedSequence, n_pairs: int = 4
     Returns
     -------
     list of dict
-        Rows of :data:`COLUMNS` without ``replication``.
+        Rows of :data:`clusterpolicy.checks.harness.COLUMNS` without ``replication``; when the
+        estimation fails, one row per margin and quantity with the failure.
     """
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        rep = serial_montecarlo._mc_replication(_words(seq)[0], int(n_pairs), None, level)
-    out = []
-    if rep["failed"]:
-        for margin in ("initiation", "intensity"):
-            for q in quantities:
-                out.append(_row(f"internationalization: {margin}", q, math.nan, math.nan,
-                                math.nan, math.nan, len(caught), rep["failed"]))
-        return out
-    for r in rep["rows"]:
-        if r["quantity"] in quantities:
-            out.append(_row(f"internationalization: {r['margin']}", r["quantity"], r["estimate"],
-                            r["std_error"], r["truth"], r["truth"], rep["notes"] + len(caught)))
-    return out
+    with caught_warnings() as caught:
+        rows = serial_montecarlo.replicate_margins(seq, int(n_pairs), None, level)
+    failed = next((r["failed"] for r in rows if r["failed"]), "")
+    if failed:
+        return [harness.row(f"internationalization: {margin}", q, math.nan, math.nan, math.nan,
+                            math.nan, len(caught), failed)
+                for margin in ("initiation", "intensity") for q in quantities]
+    return [{**r, "estimator": f"internationalization: {r['estimator']}",
+             "notes": r["notes"] + len(caught)}
+            for r in rows
+            if r["estimator"] != serial_montecarlo.VERDICT and r["estimand"] in quantities]
 
 
 ESTIMATORS: dict[str, Callable[..., list[dict[str, Any]]]] = {
@@ -353,7 +346,7 @@ ESTIMATORS: dict[str, Callable[..., list[dict[str, Any]]]] = {
 def replicate(seq: np.random.SeedSequence, estimators: Sequence[str], *, firms: int = 2000,
               n_pairs: int = 400, shape: str = "flanders", acf_bootstrap: int = 0,
               acf_industry: str | None = None) -> list[dict[str, Any]]:
-    """All requested estimators on the data of one replication (one task).
+    """All requested estimators on the data of one replication (the harness's replication).
 
     Parameters
     ----------
@@ -367,28 +360,20 @@ def replicate(seq: np.random.SeedSequence, estimators: Sequence[str], *, firms: 
     Returns
     -------
     list of dict
-        Rows of :data:`COLUMNS` without ``replication``.
+        Rows of :data:`clusterpolicy.checks.harness.COLUMNS` without ``replication``.
     """
     rows: list[dict[str, Any]] = []
-    for name in estimators:
-        if name == "acf":
-            rows += replicate_acf(seq, firms, shape=shape, industry=acf_industry,
-                                  bootstrap=acf_bootstrap)
-        elif name == "internationalization":
-            rows += replicate_internationalization(seq, n_pairs)
-        else:
-            rows += ESTIMATORS[name](seq, firms, shape=shape)
-    return rows
-
-
-def _task(seqs: list[tuple[int, np.random.SeedSequence]], estimators: Sequence[str],
-          options: dict[str, Any]) -> list[dict[str, Any]]:
-    rows = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # each replicate counts its own warnings in ``notes``
-        for index, seq in seqs:
-            rows += [{"replication": index, **r} for r in replicate(seq, estimators, **options)]
-    _panel_cached.cache_clear()
+    try:
+        for name in estimators:
+            if name == "acf":
+                rows += replicate_acf(seq, firms, shape=shape, industry=acf_industry,
+                                      bootstrap=acf_bootstrap)
+            elif name == "internationalization":
+                rows += replicate_internationalization(seq, n_pairs)
+            else:
+                rows += ESTIMATORS[name](seq, firms, shape=shape)
+    finally:
+        _panel_cached.cache_clear()
     return rows
 
 
@@ -396,9 +381,9 @@ def _task(seqs: list[tuple[int, np.random.SeedSequence]], estimators: Sequence[s
 # The study
 # --------------------------------------------------------------------------------------------
 def run(estimators: Sequence[str] = tuple(ESTIMATORS), replications: int = 40,
-        seed: int = 20240624, *, firms: int = 2000, n_pairs: int = 400, shape: str = "flanders",
-        n_jobs: int | None = -1, batch_size: int = 1, acf_bootstrap: int = 0,
-        acf_industry: str | None = None) -> pd.DataFrame:
+        seed: int = seeding.DEFAULT_SEED, *, firms: int = 2000, n_pairs: int = 400,
+        shape: str = "flanders", n_jobs: int | None = -1, batch_size: int | None = None,
+        acf_bootstrap: int = 0, acf_industry: str | None = None) -> pd.DataFrame:
     """Run the Monte Carlo study: one row per replication and estimand.
 
     Parameters
@@ -418,7 +403,8 @@ def run(estimators: Sequence[str] = tuple(ESTIMATORS), replications: int = 40,
         Workers (joblib semantics; ``1`` runs in this process). The backend is joblib's
         default (loky processes) unless set by :func:`clusterpolicy.core.parallel.backend`.
     batch_size
-        Replications per task.
+        Replications per task (default: about four tasks per worker); the table does not
+        depend on it.
     acf_bootstrap, acf_industry
         Firm-bootstrap replications for the ACF standard errors (0: none) and the industry of
         the ACF estimand (default: the largest industry of the shape).
@@ -426,83 +412,253 @@ def run(estimators: Sequence[str] = tuple(ESTIMATORS), replications: int = 40,
     Returns
     -------
     DataFrame
-        Columns :data:`COLUMNS`: ``estimate``, ``se`` (NaN: not available), ``truth`` (the
-        estimand's true value in that replication's data), ``nominal`` (the generator
-        parameter: theta for the DiD estimators), ``notes`` (warnings raised), ``failed``
-        (empty, or why the estimator failed; the estimate is then NaN).
+        The table of :func:`clusterpolicy.checks.harness.simulate`: ``estimate``, ``se`` (NaN:
+        not available), ``truth`` (the estimand's true value in that replication's data),
+        ``nominal`` (the generator parameter: theta for the DiD estimators), ``notes``
+        (warnings raised), ``failed`` (empty, or why the estimator failed; the estimate is then
+        NaN).
     """
     unknown = [e for e in estimators if e not in ESTIMATORS]
     if unknown:
         raise ValueError(f"unknown estimators {unknown}; known: {', '.join(ESTIMATORS)}")
-    if int(replications) < 1:
-        raise ValueError(f"replications must be at least 1, got {replications}")
-    if int(batch_size) < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    seqs = parallel.spawn_seeds(int(seed), int(replications))
-    tasks = [[(i, seqs[i]) for i in batch] for batch in parallel.batches(len(seqs), int(batch_size))]
-    options = {"firms": int(firms), "n_pairs": int(n_pairs), "shape": str(shape),
-               "acf_bootstrap": int(acf_bootstrap), "acf_industry": acf_industry}
-    names = list(estimators)
-    if n_jobs == 1:
-        parts = [_task(t, names, options) for t in tasks]
-    else:
-        from joblib import Parallel, delayed
-
-        parts = Parallel(n_jobs=n_jobs)(delayed(_task)(t, names, options) for t in tasks)
-    rows = [r for part in parts for r in part]
-    out = pd.DataFrame(rows, columns=COLUMNS)
-    return out.sort_values(["replication"], kind="stable").reset_index(drop=True)
+    return harness.simulate(replicate, int(replications), int(seed), n_jobs=n_jobs,
+                            batch_size=batch_size, estimators=list(estimators), firms=int(firms),
+                            n_pairs=int(n_pairs), shape=str(shape),
+                            acf_bootstrap=int(acf_bootstrap), acf_industry=acf_industry)
 
 
-def summarise(draws: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
-    """Per estimator and estimand: truth, mean, bias, RMSE, SD, mean SE, coverage.
+# --------------------------------------------------------------------------------------------
+# The appendix page
+# --------------------------------------------------------------------------------------------
+_SHORT_NAMES = {"cs": "Callaway–Sant'Anna", "conditional_did": "conditional DiD",
+                "internationalization: initiation": "initiation",
+                "internationalization: intensity": "intensity"}
+_SHORT_ESTIMANDS = {"z2": "curvature z² (non-serial)", "AME serial − non-serial": "AME difference"}
+#: The two DiD estimands the page describes one by one: key of their glue names -> estimand.
+DID_ESTIMANDS = {"cs": "ATT (simple)", "conditional_did": "ATT (matched)"}
 
-    ``truth`` is the mean over replications of the true value; ``bias`` the mean of
-    ``estimate - truth`` (replication by replication), ``rmse`` the root mean squared error,
-    ``sd`` the standard deviation of the estimates (ddof=1), ``mean_se`` the mean standard
-    error, ``coverage`` the share of replications whose interval ``estimate ± z se`` (normal
-    critical value of ``level``) contains the truth, with its Monte Carlo standard error
-    ``sqrt(p (1 - p) / R)``; ``bias_mcse`` is ``sd / sqrt(R)``. Failed replications (NaN
-    estimate) are left out and counted in ``failed``; coverage is NaN without standard errors.
+
+def display_labels(index: Iterable[tuple[str, str]], acf_industry: str
+                   ) -> dict[tuple[str, str], tuple[str, str]]:
+    """How the page names each (estimator, estimand) of a run.
 
     Parameters
     ----------
-    draws : pandas.DataFrame
-        The table of :func:`run`.
-    level : float, default 0.95
-        Confidence level of the intervals whose coverage is counted.
+    index : iterable of (str, str)
+        Pairs (estimator, estimand) of the table of :func:`run`.
+    acf_industry : str
+        NACE code of the ACF estimands: ``"ACF (NACE <code>)"``, the estimand without its
+        ``" (NACE <code>)"``.
 
     Returns
     -------
-    pandas.DataFrame
-        Index ``(estimator, estimand)``; columns ``replications, failed, truth, nominal,
-        mean, bias, bias_mcse, rmse, sd, mean_se, coverage, coverage_mcse, notes``.
+    dict
+        (estimator, estimand) -> (shown estimator, shown estimand); names not listed are
+        shown as they are.
     """
-    z = stats.norm.ppf(0.5 + level / 2)
-    rows = []
-    for (estimator, estimand), g in draws.groupby(["estimator", "estimand"], sort=False):
-        ok = g.loc[np.isfinite(g["estimate"].to_numpy(dtype=float))
-                   & np.isfinite(g["truth"].to_numpy(dtype=float))]
-        r = len(ok)
-        err = ok["estimate"] - ok["truth"]
-        has_se = np.isfinite(ok["se"].to_numpy(dtype=float))
-        if r and has_se.all():
-            covered = (err.abs() <= z * ok["se"]).to_numpy()
-            coverage = float(covered.mean())
-            cov_mcse = math.sqrt(coverage * (1 - coverage) / r)
-            mean_se = float(ok["se"].mean())
-        else:
-            coverage = cov_mcse = mean_se = math.nan
-        sd = float(ok["estimate"].std(ddof=1)) if r > 1 else math.nan
-        rows.append({
-            "estimator": estimator, "estimand": estimand, "replications": r,
-            "failed": int(len(g) - r), "truth": float(ok["truth"].mean()) if r else math.nan,
-            "nominal": float(ok["nominal"].mean()) if r else math.nan,
-            "mean": float(ok["estimate"].mean()) if r else math.nan,
-            "bias": float(err.mean()) if r else math.nan,
-            "bias_mcse": sd / math.sqrt(r) if r > 1 else math.nan,
-            "rmse": float(np.sqrt((err**2).mean())) if r else math.nan,
-            "sd": sd, "mean_se": mean_se, "coverage": coverage, "coverage_mcse": cov_mcse,
-            "notes": int(g["notes"].sum()),
-        })
-    return pd.DataFrame(rows).set_index(["estimator", "estimand"])
+    suffix = f" (NACE {acf_industry})"
+    names = {**_SHORT_NAMES, "acf": f"ACF (NACE {acf_industry})"}
+    return {(e, q): (names.get(e, e),
+                     _SHORT_ESTIMANDS.get(q, q.replace(suffix, "") if q.endswith(suffix) else q))
+            for e, q in index}
+
+
+@dataclass(frozen=True)
+class MonteCarloStudy:
+    """A Monte Carlo run of the book's estimators as the appendix shows it.
+
+    Attributes
+    ----------
+    draws : DataFrame
+        The table of :func:`run`.
+    summary : DataFrame
+        :func:`clusterpolicy.checks.harness.summarise` of it.
+    table : DataFrame
+        The page's summary table: index ``(estimator, estimand)`` as shown; columns ``truth,
+        bias, RMSE, SD, mean SE, coverage, MC s.e.``.
+    labels : dict
+        (estimator, estimand) -> the names shown (:func:`display_labels`).
+    numbers : dict of str to number
+        The page's numbers by glue name (``mc_reps``, ``mc_cov_min``, ``mc_cs_bias``, ...).
+    texts : dict of str to str
+        ``mc_where`` (where the replications ran), ``mc_acf_industry``, ``mc_shape``,
+        ``mc_{cs,conditional_did}_se_verdict`` (the mean standard error "close to" (within
+        20%), "smaller than" or "larger than" the SD), ``mc_cov_low_names`` and
+        ``mc_biased_names`` (the estimands flagged, empty when none).
+    flags : dict of str to bool
+        ``mc_any_cov_low`` (an estimand's coverage more than two Monte Carlo standard errors
+        below 0.95), ``mc_any_biased`` (a bias beyond two of its Monte Carlo standard errors),
+        ``mc_has_run_notes``.
+    run_notes : tuple of str
+        Warnings raised outside the estimators during the run.
+    """
+
+    draws: pd.DataFrame = field(repr=False)
+    summary: pd.DataFrame = field(repr=False)
+    table: pd.DataFrame = field(repr=False)
+    labels: Mapping[tuple[str, str], tuple[str, str]] = field(repr=False)
+    numbers: Mapping[str, int | float]
+    texts: Mapping[str, str]
+    flags: Mapping[str, bool]
+    run_notes: tuple[str, ...]
+
+    @property
+    def run_notes_markdown(self) -> str:
+        """The run's warnings as a Markdown bullet list (empty without warnings)."""
+        return "\n".join(f"* {note}" for note in self.run_notes)
+
+
+def _se_verdict(ratio: float) -> str:
+    return "close to" if abs(ratio - 1) <= 0.2 else "smaller than" if ratio < 1 else "larger than"
+
+
+def _did_numbers(summary: pd.DataFrame) -> tuple[dict[str, float], dict[str, str]]:
+    numbers, texts = {}, {}
+    for key, estimand in DID_ESTIMANDS.items():
+        row = summary.loc[(key, estimand)]
+        ratio = row["mean_se"] / row["sd"]
+        numbers.update({
+            f"mc_{key}_bias": float(row["bias"]), f"mc_{key}_rmse": float(row["rmse"]),
+            f"mc_{key}_sd": float(row["sd"]), f"mc_{key}_se": float(row["mean_se"]),
+            f"mc_{key}_cov": float(row["coverage"]), f"mc_{key}_cov_mcse": float(row["coverage_mcse"]),
+            f"mc_{key}_target_gap": float(row["truth"] - row["nominal"]),
+            f"mc_{key}_rmse_share": float(row["rmse"] / row["nominal"]),
+            f"mc_{key}_se_ratio": float(ratio)})
+        texts[f"mc_{key}_se_verdict"] = _se_verdict(ratio)
+    return numbers, texts
+
+
+def _summary_table(summary: pd.DataFrame, labels: Mapping[tuple[str, str], tuple[str, str]]) -> pd.DataFrame:
+    table = pd.DataFrame({
+        "truth": summary["truth"],
+        "bias": summary["bias"],
+        "RMSE": summary["rmse"],
+        "SD": summary["sd"],
+        "mean SE": summary["mean_se"],
+        "coverage": summary["coverage"],
+        "MC s.e.": summary["coverage_mcse"],
+    })
+    table.index = pd.MultiIndex.from_tuples([labels[k] for k in summary.index],
+                                            names=["estimator", "estimand"])
+    return table
+
+
+def describe(draws: pd.DataFrame, *, replications: int, firms: int, n_pairs: int,
+             acf_bootstrap: int, shape: str = "flanders", where: str = "",
+             run_notes: Sequence[str] = ()) -> MonteCarloStudy:
+    """What the appendix shows of a run of :func:`run` with every estimator.
+
+    Parameters
+    ----------
+    draws : DataFrame
+        The table of :func:`run`.
+    replications, firms, n_pairs, acf_bootstrap, shape
+        The run's settings.
+    where : str, optional
+        Where the replications ran (:func:`clusterpolicy.core.parallel.backend`).
+    run_notes : sequence of str, optional
+        Warnings raised outside the estimators.
+
+    Returns
+    -------
+    MonteCarloStudy
+    """
+    summary = harness.summarise(draws)
+    panel_shape = synthetic.get_shape(shape)
+    acf_industry = max(panel_shape.industries, key=lambda i: i.weight)
+    labels = display_labels(summary.index, acf_industry.nace2)
+    mcse = math.sqrt(0.95 * 0.05 / replications)
+    with_se = summary[np.isfinite(summary["coverage"])]
+    low = with_se[with_se["coverage"] < 0.95 - 2 * math.sqrt(0.95 * 0.05 / replications)]
+    biased = summary[summary["bias"].abs() > 2 * summary["bias_mcse"]]
+    acf_rows = summary.loc["acf"]
+    did_numbers, did_texts = _did_numbers(summary)
+    numbers = {
+        "mc_reps": int(replications), "mc_firms": int(firms), "mc_pairs": int(n_pairs),
+        "mc_acf_bootstrap": int(acf_bootstrap),
+        "mc_theta": float(summary.loc[("cs", "ATT (simple)"), "nominal"]),
+        "mc_mcse_95": mcse, "mc_failed": int(summary["failed"].sum()),
+        "mc_warnings": int(summary["notes"].sum()),
+        "mc_n_with_se": len(with_se), "mc_n_estimands": len(summary),
+        "mc_cov_min": float(with_se["coverage"].min()), "mc_cov_max": float(with_se["coverage"].max()),
+        **did_numbers,
+        "mc_default_firms": int(panel_shape.n_firms),
+        "mc_cov_band_low": 0.95 - 2 * mcse, "mc_cov_band_high": min(1.0, 0.95 + 2 * mcse),
+        "mc_acf_l_bias": float(acf_rows.iloc[0]["bias"]), "mc_acf_l_rmse": float(acf_rows.iloc[0]["rmse"]),
+        "mc_acf_k_bias": float(acf_rows.iloc[1]["bias"]), "mc_acf_k_rmse": float(acf_rows.iloc[1]["rmse"]),
+    }
+    texts = {
+        "mc_where": where,
+        "mc_acf_industry": f"{acf_industry.nace2} ({acf_industry.label.lower()})",
+        "mc_shape": panel_shape.region,
+        **did_texts,
+        "mc_cov_low_names": ", ".join(" ".join(labels[k]) for k in low.index),
+        "mc_biased_names": ", ".join(f"{' '.join(labels[k])} ({b:+.4f})" for k, b in biased["bias"].items()),
+    }
+    flags = {"mc_any_cov_low": not low.empty, "mc_any_biased": not biased.empty,
+             "mc_has_run_notes": bool(run_notes)}
+    return MonteCarloStudy(draws=draws, summary=summary, table=_summary_table(summary, labels),
+                           labels=labels, numbers=numbers, texts=texts, flags=flags,
+                           run_notes=tuple(run_notes))
+
+
+def study(replications: int = 30, seed: int = seeding.DEFAULT_SEED, *, firms: int = 2000,
+          n_pairs: int = 400, acf_bootstrap: int = 0, n_jobs: int | None = -1,
+          dask_scheduler: str | None = None, shape: str = "flanders") -> MonteCarloStudy:
+    """The Monte Carlo appendix: every estimator of :data:`ESTIMATORS`, run and described.
+
+    Runs :func:`run` inside :func:`clusterpolicy.core.parallel.backend` (``dask_scheduler``)
+    and keeps the warnings raised outside the estimators as the run's notes (those raised
+    inside the replications are counted in the table's ``notes``).
+
+    Parameters
+    ----------
+    replications, seed, firms, n_pairs, acf_bootstrap, n_jobs, shape
+        See :func:`run`.
+    dask_scheduler : str, optional
+        Where the replications run (see :func:`clusterpolicy.core.parallel.backend`).
+
+    Returns
+    -------
+    MonteCarloStudy
+    """
+    with caught_warnings() as run_notes, parallel.backend(dask_scheduler) as where:
+        draws = run(list(ESTIMATORS), replications, seed, firms=firms, n_pairs=n_pairs,
+                    n_jobs=n_jobs, acf_bootstrap=acf_bootstrap, shape=shape)
+    return describe(draws, replications=replications, firms=firms, n_pairs=n_pairs,
+                    acf_bootstrap=acf_bootstrap, shape=shape, where=where, run_notes=run_notes)
+
+
+def distributions_figure(mc: MonteCarloStudy) -> Figure:
+    """Histograms of the estimates of every estimand over the replications, with the truth
+    (mean over replications, solid black) and the mean estimate (dashed).
+
+    Parameters
+    ----------
+    mc : MonteCarloStudy
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Four panels a row, one per estimator and estimand, a legend below.
+    """
+    draws, groups = mc.draws, list(mc.summary.index)
+    ncols = 4
+    nrows = math.ceil(len(groups) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(10, 2.5 * nrows), squeeze=False)
+    for ax, (est, quantity) in zip(axes.flat, groups, strict=False):
+        rows = draws[(draws["estimator"] == est) & (draws["estimand"] == quantity)]
+        values = rows["estimate"].dropna().to_numpy()
+        ax.hist(values, bins=min(15, max(5, len(values) // 3)), color="C0", alpha=0.75)
+        ax.axvline(float(rows["truth"].mean()), color="black", lw=2, label="truth")
+        ax.axvline(float(values.mean()) if len(values) else np.nan, color="C3", ls="--", lw=1.5,
+                   label="mean estimate")
+        ax.set_title("\n".join(mc.labels[(est, quantity)]), fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.set_yticks([])
+    for ax in list(axes.flat)[len(groups):]:
+        ax.set_visible(False)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=2, frameon=False)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return fig

@@ -15,6 +15,11 @@ optimum, a quantity the package does not compute) has a row too, with the tolera
 JSON files hold (their identifiers, inputs and run metadata aside), so a test can check that no
 reference number is silently skipped.
 
+The Validation appendix makes one call per result: :func:`availability` (whether the reference
+files are there, and if not why the page stops), :func:`compare` (both tables, a
+:class:`Comparison`), then :func:`overview`, :func:`tfp_findings` and :func:`did_findings`
+(the numbers, flags and tables each section glues).
+
 Tolerances (columns ``tolerance`` and ``check``):
 
 * production functions: point estimates 1e-4 (OP, LP, Wooldridge, OLS/FE, and R runs that stopped
@@ -28,10 +33,12 @@ Tolerances (columns ``tolerance`` and ``check``):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,16 +62,27 @@ from clusterpolicy.estimators.production._estimators import build_acf, build_opl
 __all__ = [
     "COLUMNS",
     "DID_FILES",
+    "OTHER_DID",
     "TFP_FILES",
+    "Comparison",
+    "DidFindings",
+    "Overview",
     "ReferenceNotFound",
+    "TfpFindings",
+    "availability",
     "by_setting",
+    "compare",
+    "cs_setting_label",
     "detail",
     "did_comparison",
+    "did_findings",
     "outside",
+    "overview",
     "reference_numbers",
     "reference_status",
     "summary",
     "tfp_comparison",
+    "tfp_findings",
 ]
 
 TFP_FILES = ("tfp/prodest_chilean.csv", "tfp/reference_chilean.json")
@@ -313,6 +331,294 @@ def _run_spec(entry: dict[str, Any]) -> tuple[str, str, dict[str, Any], str]:
     return method, proxy, options, label
 
 
+class _TfpRun:
+    """One comparison with prodest: the chilean panel, the reference, the rows and notes, and
+    every estimate computed once (OP, LP and ACF bootstrapped when ``bootstrap`` > 0)."""
+
+    def __init__(self, data: pd.DataFrame, ref: dict[str, Any], rows: _Rows, *, bootstrap: int,
+                 seed: int, n_jobs: int) -> None:
+        self.data, self.ref, self.rows = data, ref, rows
+        self.notes = _Notes()
+        self.bootstrap = bootstrap
+        self.boot = {"bootstrap": bootstrap, "seed": seed, "n_jobs": n_jobs} if bootstrap else {}
+        self.prodest = f"R prodest {ref['software']['prodest']}"
+        self._runs: dict[tuple[str, str, tuple], Any] = {}
+        panels = {proxy: prepare_panel(data, y="Y", free=FREE, state=["sX"], proxy=proxy,
+                                       unit="idvar", time="timevar") for proxy in ("pX", "inv")}
+        ones = {proxy: np.ones(panel.n) for proxy, panel in panels.items()}
+        self.acf_problem = build_acf(panels["pX"], ones["pX"], degree=2, lom_degree=3,
+                                     first_stage_controls=True).problem
+        self.oplp_problem = {
+            ("lp", False): build_oplp(panels["pX"], ones["pX"]).problem,
+            ("op", False): build_oplp(panels["inv"], ones["inv"]).problem,
+            ("op", True): build_oplp(panels["inv"], ones["inv"], exit=True).problem,
+        }
+
+    def fit(self, method: str, proxy: str | None, label: str, **options: Any) -> Any:
+        """A fresh estimate on the panel, its warnings kept as notes under ``label``."""
+        return self.notes.run(label, estimate, self.data, method, proxy=proxy, **_TFP_ARGS, **options)
+
+    def run_for(self, method: str, proxy: str, options: dict[str, Any], label: str) -> Any:
+        """The estimate of a prodest run, computed the first time it is asked for."""
+        key = (method, proxy, tuple(sorted(options.items())))
+        if key not in self._runs:
+            extra = self.boot if method in ("op", "lp", "acf") else {}
+            self._runs[key] = self.fit(method, proxy, label, **options, **extra)
+        return self._runs[key]
+
+
+def _data_rows(run: _TfpRun, acf: Any) -> None:
+    ref, data, rows = run.ref, run.data, run.rows
+    rows.at("Data", run.prodest, "the chilean panel", "data")
+    rows.exact("N_obs", "sample", "observations", len(data), ref["N_obs"])
+    rows.exact("N_firms", "sample", "plants", acf.extra["n_firms"], ref["N_firms"])
+    rows.exact("years/0", "sample", "first year", data["timevar"].min(), ref["years"][0])
+    rows.exact("years/1", "sample", "last year", data["timevar"].max(), ref["years"][1])
+    rows.exact("N_obs_with_lag", "sample", "observations with a calendar lag", acf.nobs,
+               ref["N_obs_with_lag"])
+
+
+def _acf_coefficient_rule(value: float, acf_crit: float) -> tuple[dict[str, str], float, str]:
+    """How an R ACF run's coefficients are compared, from the criterion where R stopped:
+    not at all away from a root, exactly at the root, to TOL_POINT near it."""
+    if value > ACF_NEAR_ROOT:
+        reason = (f"prodest's optimizer stopped at criterion {value:.2g}, which is not a root "
+                  f"(ours: {acf_crit:.0e} at the root); the criterion there is compared below")
+        return dict.fromkeys(["fX1", "fX2", "sX"], reason), TOL_POINT, ""
+    if value < ACF_ROOT:
+        return {}, TOL_EXACT, "R's run reached the root"
+    return {}, TOL_POINT, f"R's optimizer stopped near the root (criterion {value:.1e})"
+
+
+def _coefficient_rule(run: _TfpRun, method: str, entry: dict[str, Any], acf_crit: float
+                      ) -> tuple[dict[str, str], float, str]:
+    """(coefficients not compared with the reason, tolerance, note) of one prodest run."""
+    value = entry.get("opt_outcome", {}).get("value")
+    if method == "acf":
+        return _acf_coefficient_rule(value, acf_crit)
+    if method in ("op", "lp") and entry.get("optimizer") == "solnp":
+        one_d = run.ref["checkpoints"][f"{method.upper()}_bk_optimize_1d"]["objective"]
+        return {"sX": (f"prodest with opt='solnp' stops before the minimum: its criterion "
+                       f"{value:.9g} is above the minimum {one_d:.9g} (R's optimize())")}, TOL_POINT, ""
+    return {}, TOL_POINT, ""
+
+
+def _coefficient_rows(run: _TfpRun, base: str, entry: dict[str, Any], res: Any,
+                      rule: tuple[dict[str, str], float, str]) -> None:
+    skip_coef, coef_tol, coef_note = rule
+    coefs = entry["coefficients"]
+    for var in ("fX1", "fX2", "sX"):
+        key = f"{base}/coefficients/{_coef_key(coefs, var)}"
+        if var in skip_coef:
+            run.rows.skip(key, "coefficient", var, _coef(coefs, var), skip_coef[var], ours=res.params[var])
+        else:
+            run.rows.close(key, "coefficient", var, res.params[var], _coef(coefs, var), atol=coef_tol,
+                           note=coef_note)
+
+
+def _se_reason(run: _TfpRun, method: str, reps: int, off_root: bool) -> str | None:
+    """Why prodest's bootstrap standard errors of a run are not compared (None: compared)."""
+    if off_root and method == "acf":
+        return "bootstrap around a point that is not a root"
+    if reps < 10:
+        return f"{reps} bootstrap replications do not estimate a standard error"
+    if not run.bootstrap:
+        return "no bootstrap run (bootstrap=0)"
+    return None
+
+
+def _se_rows(run: _TfpRun, base: str, entry: dict[str, Any], res: Any, method: str,
+             options: dict[str, Any], off_root: bool) -> None:
+    ses, reps = entry["se"], entry.get("boot_reps")
+    for var in ("fX1", "fX2", "sX"):
+        key, quantity, theirs = f"{base}/se/{_coef_key(ses, var)}", f"SE {var}", _coef(ses, var)
+        if reps is None:  # analytic (Wooldridge): prodest's formula, reproduced in extra
+            note = ("prodest's formula, √2 too large; the book reports firm-clustered SEs"
+                    if options.get("variant") == "gmm" else "prodest's formula")
+            run.rows.close(key, "standard error", quantity, res.extra["software_std_errors"][var], theirs,
+                           note=note)
+            continue
+        reason = _se_reason(run, method, reps, off_root)
+        if reason is not None:
+            run.rows.skip(key, "standard error", quantity, theirs, reason)
+        else:
+            run.rows.ratio(key, "standard error", quantity, res.std_errors[var], theirs,
+                           note=f"ours {run.bootstrap} replications, R's {reps}")
+
+
+def _first_stage_rows(run: _TfpRun, base: str, entry: dict[str, Any], res: Any) -> None:
+    reported = entry.get("first_stage_coefs_reported")
+    if not isinstance(reported, list):
+        return
+    ours = res.extra["first_stage_coef"].to_numpy()
+    for i, r in enumerate(reported):
+        run.rows.close(f"{base}/first_stage_coefs_reported/{i}", "first stage",
+                       f"first-stage coef {res.extra['first_stage_coef'].index[i]}", ours[i], r)
+
+
+def _criterion_row(run: _TfpRun, base: str, entry: dict[str, Any], method: str,
+                   options: dict[str, Any]) -> None:
+    value = entry.get("opt_outcome", {}).get("value")
+    if value is None:
+        return
+    key = f"{base}/opt_outcome/value"
+    point = np.array([_coef(entry["coefficients"], v) for v in ("fX1", "fX2", "sX")])
+    if method == "acf":
+        run.rows.close(key, "criterion", "criterion at R's estimate", run.acf_problem.criterion(point),
+                       value, atol=1e-9, rtol=TOL_EXACT)
+    else:
+        problem = run.oplp_problem[(method, bool(options.get("exit")))]
+        run.rows.close(key, "criterion", "criterion at R's estimate", problem.ssr(point[2:]), value,
+                       atol=0.0, rtol=1e-8)
+
+
+def _observations_row(run: _TfpRun, base: str, entry: dict[str, Any], res: Any) -> None:
+    if entry["method"] == "WRDG.GMM":
+        run.rows.exact(f"{base}/N_input", "sample", "observations", res.nobs, entry["N_input"],
+                       note="prodestWRDG_GMM reports the observations with a lag")
+    else:
+        run.rows.exact(f"{base}/N_input", "sample", "observations given",
+                       res.nobs + int(res.dropped["rows"].sum()), entry["N_input"])
+
+
+def _estimate_rows(run: _TfpRun, name: str, entry: dict[str, Any], acf_crit: float) -> None:
+    """Every number of one prodest run: coefficients, standard errors, first stage, the
+    criterion at R's estimate and the observations."""
+    method, proxy, options, label = _run_spec(entry)
+    res = run.run_for(method, proxy, options, label)
+    run.rows.at(_FAMILY[method], run.prodest, label, name)
+    base = f"estimates/{name}"
+    rule = _coefficient_rule(run, method, entry, acf_crit)
+    _coefficient_rows(run, base, entry, res, rule)
+    _se_rows(run, base, entry, res, method, options, off_root=bool(rule[0]))
+    _first_stage_rows(run, base, entry, res)
+    _criterion_row(run, base, entry, method, options)
+    _observations_row(run, base, entry, res)
+
+
+_BASELINE_RUNS = {"OLS_full": ("ols", False), "OLS_full_yeardummies": ("ols", True),
+                  "FE_firm": ("fe", False), "FE_twoway": ("fe", True)}
+
+
+def _baseline_rows(run: _TfpRun) -> None:
+    """R's OLS and fixed-effects regressions: coefficients, clustered SEs (iid SEs and R²,
+    which the package does not report, not compared)."""
+    rows = run.rows
+    r_version = "R " + run.ref["software"]["R"].split()[2]
+    for name, entry in run.ref["baselines"].items():
+        method, te = _BASELINE_RUNS[name]
+        res = run.fit(method, None, name, time_effects=te)
+        rows.at("OLS / FE", r_version, f"{method.upper()}{' + year effects' if te else ''}", name)
+        base = f"baselines/{name}"
+        rows.exact(f"{base}/N", "sample", "observations", res.nobs, entry["N"])
+        for var, value in entry["coef"].items():
+            ours = res.extra["intercept"] if var == "(Intercept)" else res.params[var]
+            rows.close(f"{base}/coef/{var}", "coefficient", var, ours, value, atol=TOL_POINT)
+        for var, value in entry["se_cluster_firm_HC1"].items():
+            key = f"{base}/se_cluster_firm_HC1/{var}"
+            if var == "(Intercept)":
+                rows.skip(key, "standard error", f"SE {var} (clustered)", value,
+                          "the package does not report the intercept's standard error")
+            else:
+                rows.close(key, "standard error", f"SE {var} (clustered)", res.std_errors[var], value)
+        for var, value in entry["se_iid"].items():
+            rows.skip(f"{base}/se_iid/{var}", "standard error", f"SE {var} (iid)", value,
+                      "the package reports firm-clustered standard errors only")
+        if "r2" in entry:
+            rows.skip(f"{base}/r2", "fit", "R²", entry["r2"], "the package does not report R²")
+
+
+def _acf_first_stage_rows(run: _TfpRun, acf: Any) -> None:
+    rows, fs = run.rows, run.ref["checkpoints"]["ACF_first_stage"]
+    rows.at("Ackerberg–Caves–Frazer", run.prodest, "ACF first stage", "ACF_first_stage")
+    coef = acf.extra["first_stage_coef"]
+    rows.exact("checkpoints/ACF_first_stage/n_regressors_excl_const", "first stage",
+               "regressors (no constant)", len(coef) - 1, fs["n_regressors_excl_const"])
+    for i, value in enumerate(fs["coef_first4"]):
+        rows.close(f"checkpoints/ACF_first_stage/coef_first4/{i}", "first stage",
+                   f"first-stage coef {coef.index[i]}", coef.iloc[i], value)
+    rows.close("checkpoints/ACF_first_stage/r2", "first stage", "first-stage R²",
+               acf.extra["first_stage_r2"], fs["r2"])
+    rows.close("checkpoints/ACF_first_stage/sigma", "first stage", "first-stage σ",
+               acf.extra["first_stage_sigma"], fs["sigma"])
+    rows.exact("checkpoints/ACF_first_stage/N_second_stage", "sample", "second-stage observations",
+               acf.nobs, fs["N_second_stage"])
+
+
+def _acf_criterion_rows(run: _TfpRun) -> None:
+    run.rows.at("Ackerberg–Caves–Frazer", run.prodest, "ACF criterion", "ACF_criterion")
+    for label, point in run.ref["checkpoints"]["ACF_criterion"].items():
+        theta = ", ".join(f"{t:.4g}" for t in point["theta"])
+        run.rows.close(f"checkpoints/ACF_criterion/{label}/gACF", "criterion",
+                       f"criterion at ({theta}), {label}",
+                       run.acf_problem.criterion(np.array(point["theta"])), point["gACF"], atol=1e-9,
+                       rtol=TOL_EXACT)
+
+
+def _acf_root_rows(run: _TfpRun, acf: Any, acf_crit: float) -> None:
+    rows, cp = run.rows, run.ref["checkpoints"]
+    rows.at("Ackerberg–Caves–Frazer", run.prodest, "ACF root", "ACF_global_min_over_grid")
+    grid = cp["ACF_global_min_over_grid"]
+    for i, var in enumerate(("fX1", "fX2", "sX")):
+        rows.close(f"checkpoints/ACF_global_min_over_grid/par/{i}", "coefficient", f"{var} (best start)",
+                   acf.params[var], grid["par"][i], atol=TOL_POINT,
+                   note="R's best of its BFGS starts, before polishing")
+        rows.close(f"checkpoints/ACF_global_min_over_grid/nm_polished_par/{i}", "coefficient",
+                   f"{var} (the root)", acf.params[var], grid["nm_polished_par"][i],
+                   note="R's best start polished by Nelder–Mead")
+    rows.close("checkpoints/ACF_global_min_over_grid/crit", "criterion", "criterion at the best start",
+               acf_crit, grid["crit"], atol=1e-9, note="both ≈ 0")
+    rows.close("checkpoints/ACF_global_min_over_grid/nm_polished_crit", "criterion",
+               "criterion at the root", acf_crit, grid["nm_polished_crit"], atol=1e-9, note="both ≈ 0")
+    for field in ("n_starts", "n_failed", "n_within_0.001_of_best"):
+        rows.skip(f"checkpoints/ACF_global_min_over_grid/{field}", "search", field.replace("_", " "),
+                  grid[field], "bookkeeping of R's multistart search; ours uses other starts "
+                  f"({acf.extra['n_starts']}) and finds {len(acf.extra['roots'])} root(s)")
+    rows.at("Ackerberg–Caves–Frazer", run.prodest, "ACF root", "ACF_multistart_summary")
+    rows.skip("checkpoints/ACF_multistart_summary", "search", "multistart log", None,
+              f"a text, not a number: {cp['ACF_multistart_summary']}")
+
+
+def _oplp_checkpoint_rows(run: _TfpRun, method: str, proxy: str) -> None:
+    """OP's or LP's deterministic checkpoints: first-stage coefficients, the criterion at
+    given capital coefficients and R's one-dimensional minimum."""
+    rows, cp, key = run.rows, run.ref["checkpoints"], method.upper()
+    res = run.run_for(method, proxy, {}, key)
+    problem = run.oplp_problem[(method, False)]
+    rows.at(_FAMILY[method], run.prodest, f"{key} first stage", f"{key}_first_stage_free")
+    for i, value in enumerate(cp[f"{key}_first_stage_free"]):
+        rows.close(f"checkpoints/{key}_first_stage_free/{i}", "first stage", FREE[i],
+                   res.params[FREE[i]], value)
+    rows.at(_FAMILY[method], run.prodest, f"{key} criterion", f"{key}_criterion")
+    for i, point in enumerate(cp[f"{key}_criterion"]):
+        rows.close(f"checkpoints/{key}_criterion/{i}/gOPLP", "criterion",
+                   f"criterion at sX = {point['bk']:g}", problem.ssr(np.array([point["bk"]])),
+                   point["gOPLP"], atol=0.0, rtol=1e-8)
+    rows.at(_FAMILY[method], run.prodest, f"{key} minimum", f"{key}_bk_optimize_1d")
+    one_d = cp[f"{key}_bk_optimize_1d"]
+    rows.close(f"checkpoints/{key}_bk_optimize_1d/minimum", "coefficient", "sX (1-D minimum)",
+               res.params["sX"], one_d["minimum"], atol=TOL_POINT,
+               note="R's optimize() stops within its tolerance 1.2e-4")
+    below = res.extra["criterion"] <= problem.ssr(np.array([one_d["minimum"]]))
+    rows.close(f"checkpoints/{key}_bk_optimize_1d/objective", "criterion", "criterion at the minimum",
+               res.extra["criterion"], one_d["objective"], atol=0.0, rtol=1e-8,
+               note="ours ≤ R's" if below else "ours > R's")
+
+
+def _estprod_rows(run: _TfpRun) -> None:
+    """Another R package on the same data (a different design): listed, not compared."""
+    other = run.ref["estprod_runs_on_chilean"]
+    for name, entry in other["estimates"].items():
+        run.rows.at("estprod (another package)", f"R estprod {other['software']['estprod']}",
+                    name.split("_")[2], name)
+        reason = f"a different design: {other['note']}"
+        for field in ("coef", "se", "se_boot"):
+            for var, value in entry.get(field, {}).items():
+                group = "coefficient" if field == "coef" else "standard error"
+                run.rows.skip(f"estprod_runs_on_chilean/estimates/{name}/{field}/{var}", group,
+                              var if field == "coef" else f"SE {var}", value, reason)
+
+
 def tfp_comparison(reference_dir: str | Path, *, bootstrap: int = 20, seed: int = 1,
                    n_jobs: int = 1) -> pd.DataFrame:
     """The production-function estimators against R prodest 1.0.1 on its ``chilean`` panel.
@@ -320,7 +626,9 @@ def tfp_comparison(reference_dir: str | Path, *, bootstrap: int = 20, seed: int 
     One row per reference number of ``tfp/reference_chilean.json`` (see the module docstring for
     the columns and tolerances), from :func:`clusterpolicy.estimators.production.estimate`. OP,
     LP and ACF are also bootstrapped so that prodest's bootstrap standard errors can be
-    compared by their ratio.
+    compared by their ratio. Rows in this order: the data, prodest's runs, the OLS and
+    fixed-effects baselines, the ACF checkpoints (first stage, criterion, root), the LP and OP
+    checkpoints, and estprod's runs.
 
     Parameters
     ----------
@@ -345,226 +653,22 @@ def tfp_comparison(reference_dir: str | Path, *, bootstrap: int = 20, seed: int 
     """
 
     csv_path, json_path = _locate(reference_dir, TFP_FILES)
-    data = pd.read_csv(csv_path)
-    ref = _read_json(json_path)
-    notes = _Notes()
-    rows = _Rows(json_path.name)
-
-    def fit(method: str, proxy: str | None, label: str, **options: Any) -> Any:
-        return notes.run(label, estimate, data, method, proxy=proxy, **_TFP_ARGS, **options)
-
-    boot = {"bootstrap": bootstrap, "seed": seed, "n_jobs": n_jobs} if bootstrap else {}
-    runs: dict[tuple[str, str, tuple], Any] = {}
-
-    def run_for(method: str, proxy: str, options: dict[str, Any], label: str) -> Any:
-        key = (method, proxy, tuple(sorted(options.items())))
-        if key not in runs:
-            extra = boot if method in ("op", "lp", "acf") else {}
-            runs[key] = fit(method, proxy, label, **options, **extra)
-        return runs[key]
-
-    panels = {proxy: prepare_panel(data, y="Y", free=FREE, state=["sX"], proxy=proxy, unit="idvar",
-                                   time="timevar") for proxy in ("pX", "inv")}
-    ones = {proxy: np.ones(panel.n) for proxy, panel in panels.items()}
-    acf_problem = build_acf(panels["pX"], ones["pX"], degree=2, lom_degree=3,
-                            first_stage_controls=True).problem
-    oplp_problem = {
-        ("lp", False): build_oplp(panels["pX"], ones["pX"]).problem,
-        ("op", False): build_oplp(panels["inv"], ones["inv"]).problem,
-        ("op", True): build_oplp(panels["inv"], ones["inv"], exit=True).problem,
-    }
-    acf = run_for("acf", "pX", {}, "ACF")
+    run = _TfpRun(pd.read_csv(csv_path), _read_json(json_path), _Rows(json_path.name),
+                  bootstrap=bootstrap, seed=seed, n_jobs=n_jobs)
+    acf = run.run_for("acf", "pX", {}, "ACF")
     acf_crit = float(acf.extra["criterion"])
-
-    # -- the data ------------------------------------------------------------------------------
-    prodest = f"R prodest {ref['software']['prodest']}"
-    rows.at("Data", prodest, "the chilean panel", "data")
-    rows.exact("N_obs", "sample", "observations", len(data), ref["N_obs"])
-    rows.exact("N_firms", "sample", "plants", acf.extra["n_firms"], ref["N_firms"])
-    rows.exact("years/0", "sample", "first year", data["timevar"].min(), ref["years"][0])
-    rows.exact("years/1", "sample", "last year", data["timevar"].max(), ref["years"][1])
-    rows.exact("N_obs_with_lag", "sample", "observations with a calendar lag", acf.nobs,
-               ref["N_obs_with_lag"])
-
-    # -- prodest's estimates ---------------------------------------------------------------------
-    for name, entry in ref["estimates"].items():
-        method, proxy, options, label = _run_spec(entry)
-        res = run_for(method, proxy, options, label)
-        rows.at(_FAMILY[method], prodest, label, name)
-        base = f"estimates/{name}"
-        coefs, ses = entry["coefficients"], entry["se"]
-        value = entry.get("opt_outcome", {}).get("value")
-        skip_coef: dict[str, str] = {}
-        coef_tol, coef_note = TOL_POINT, ""
-        if method == "acf":
-            if value > ACF_NEAR_ROOT:
-                reason = (f"prodest's optimizer stopped at criterion {value:.2g}, which is not a root "
-                          f"(ours: {acf_crit:.0e} at the root); the criterion there is compared "
-                          "below")
-                skip_coef = dict.fromkeys(["fX1", "fX2", "sX"], reason)
-            elif value < ACF_ROOT:
-                coef_tol, coef_note = TOL_EXACT, "R's run reached the root"
-            else:
-                coef_note = f"R's optimizer stopped near the root (criterion {value:.1e})"
-        elif method in ("op", "lp") and entry.get("optimizer") == "solnp":
-            one_d = ref["checkpoints"][f"{method.upper()}_bk_optimize_1d"]["objective"]
-            skip_coef["sX"] = (f"prodest with opt='solnp' stops before the minimum: its criterion "
-                               f"{value:.9g} is above the minimum {one_d:.9g} (R's optimize())")
-        for var in ("fX1", "fX2", "sX"):
-            key = f"{base}/coefficients/{_coef_key(coefs, var)}"
-            if var in skip_coef:
-                rows.skip(key, "coefficient", var, _coef(coefs, var), skip_coef[var], ours=res.params[var])
-            else:
-                rows.close(key, "coefficient", var, res.params[var], _coef(coefs, var), atol=coef_tol,
-                           note=coef_note)
-        for var in ("fX1", "fX2", "sX"):
-            key = f"{base}/se/{_coef_key(ses, var)}"
-            quantity = f"SE {var}"
-            reps = entry.get("boot_reps")
-            if reps is None:  # analytic (Wooldridge): prodest's formula, reproduced in extra
-                ours = res.extra["software_std_errors"][var]
-                note = ("prodest's formula, √2 too large; the book reports firm-clustered SEs"
-                        if options.get("variant") == "gmm" else "prodest's formula")
-                rows.close(key, "standard error", quantity, ours, _coef(ses, var), note=note)
-            elif skip_coef and method == "acf":
-                rows.skip(key, "standard error", quantity, _coef(ses, var),
-                          "bootstrap around a point that is not a root")
-            elif reps < 10:
-                rows.skip(key, "standard error", quantity, _coef(ses, var),
-                          f"{reps} bootstrap replications do not estimate a standard error")
-            elif not bootstrap:
-                rows.skip(key, "standard error", quantity, _coef(ses, var), "no bootstrap run (bootstrap=0)")
-            else:
-                rows.ratio(key, "standard error", quantity, res.std_errors[var], _coef(ses, var),
-                           note=f"ours {bootstrap} replications, R's {reps}")
-        reported = entry.get("first_stage_coefs_reported")
-        if isinstance(reported, list):
-            ours = res.extra["first_stage_coef"].to_numpy()
-            for i, r in enumerate(reported):
-                rows.close(f"{base}/first_stage_coefs_reported/{i}", "first stage",
-                           f"first-stage coef {res.extra['first_stage_coef'].index[i]}", ours[i], r)
-        if value is not None:
-            key = f"{base}/opt_outcome/value"
-            point = np.array([_coef(coefs, v) for v in ("fX1", "fX2", "sX")])
-            if method == "acf":
-                rows.close(key, "criterion", "criterion at R's estimate", acf_problem.criterion(point),
-                           value, atol=1e-9, rtol=TOL_EXACT)
-            else:
-                problem = oplp_problem[(method, bool(options.get("exit")))]
-                rows.close(key, "criterion", "criterion at R's estimate", problem.ssr(point[2:]), value,
-                           atol=0.0, rtol=1e-8)
-        if entry["method"] == "WRDG.GMM":
-            rows.exact(f"{base}/N_input", "sample", "observations", res.nobs, entry["N_input"],
-                       note="prodestWRDG_GMM reports the observations with a lag")
-        else:
-            rows.exact(f"{base}/N_input", "sample", "observations given",
-                       res.nobs + int(res.dropped["rows"].sum()), entry["N_input"])
-
-    # -- OLS / FE baselines ----------------------------------------------------------------------
-    r_version = "R " + ref["software"]["R"].split()[2]
-    baseline_runs = {"OLS_full": ("ols", False), "OLS_full_yeardummies": ("ols", True),
-                     "FE_firm": ("fe", False), "FE_twoway": ("fe", True)}
-    for name, entry in ref["baselines"].items():
-        method, te = baseline_runs[name]
-        res = fit(method, None, name, time_effects=te)
-        rows.at("OLS / FE", r_version, f"{method.upper()}{' + year effects' if te else ''}", name)
-        base = f"baselines/{name}"
-        rows.exact(f"{base}/N", "sample", "observations", res.nobs, entry["N"])
-        for var, value in entry["coef"].items():
-            ours = res.extra["intercept"] if var == "(Intercept)" else res.params[var]
-            rows.close(f"{base}/coef/{var}", "coefficient", var, ours, value, atol=TOL_POINT)
-        for var, value in entry["se_cluster_firm_HC1"].items():
-            key = f"{base}/se_cluster_firm_HC1/{var}"
-            if var == "(Intercept)":
-                rows.skip(key, "standard error", f"SE {var} (clustered)", value,
-                          "the package does not report the intercept's standard error")
-            else:
-                rows.close(key, "standard error", f"SE {var} (clustered)", res.std_errors[var], value)
-        for var, value in entry["se_iid"].items():
-            rows.skip(f"{base}/se_iid/{var}", "standard error", f"SE {var} (iid)", value,
-                      "the package reports firm-clustered standard errors only")
-        if "r2" in entry:
-            rows.skip(f"{base}/r2", "fit", "R²", entry["r2"], "the package does not report R²")
-
-    # -- deterministic checkpoints -----------------------------------------------------------------
-    cp = ref["checkpoints"]
-    rows.at("Ackerberg–Caves–Frazer", prodest, "ACF first stage", "ACF_first_stage")
-    fs = cp["ACF_first_stage"]
-    coef = acf.extra["first_stage_coef"]
-    rows.exact("checkpoints/ACF_first_stage/n_regressors_excl_const", "first stage",
-               "regressors (no constant)", len(coef) - 1, fs["n_regressors_excl_const"])
-    for i, value in enumerate(fs["coef_first4"]):
-        rows.close(f"checkpoints/ACF_first_stage/coef_first4/{i}", "first stage",
-                   f"first-stage coef {coef.index[i]}", coef.iloc[i], value)
-    rows.close("checkpoints/ACF_first_stage/r2", "first stage", "first-stage R²",
-               acf.extra["first_stage_r2"], fs["r2"])
-    rows.close("checkpoints/ACF_first_stage/sigma", "first stage", "first-stage σ",
-               acf.extra["first_stage_sigma"], fs["sigma"])
-    rows.exact("checkpoints/ACF_first_stage/N_second_stage", "sample", "second-stage observations",
-               acf.nobs, fs["N_second_stage"])
-    rows.at("Ackerberg–Caves–Frazer", prodest, "ACF criterion", "ACF_criterion")
-    for label, point in cp["ACF_criterion"].items():
-        theta = ", ".join(f"{t:.4g}" for t in point["theta"])
-        rows.close(f"checkpoints/ACF_criterion/{label}/gACF", "criterion", f"criterion at ({theta}), {label}",
-                   acf_problem.criterion(np.array(point["theta"])), point["gACF"], atol=1e-9,
-                   rtol=TOL_EXACT)
-    rows.at("Ackerberg–Caves–Frazer", prodest, "ACF root", "ACF_global_min_over_grid")
-    grid = cp["ACF_global_min_over_grid"]
-    for i, var in enumerate(("fX1", "fX2", "sX")):
-        rows.close(f"checkpoints/ACF_global_min_over_grid/par/{i}", "coefficient", f"{var} (best start)",
-                   acf.params[var], grid["par"][i], atol=TOL_POINT,
-                   note="R's best of its BFGS starts, before polishing")
-        rows.close(f"checkpoints/ACF_global_min_over_grid/nm_polished_par/{i}", "coefficient",
-                   f"{var} (the root)", acf.params[var], grid["nm_polished_par"][i],
-                   note="R's best start polished by Nelder–Mead")
-    rows.close("checkpoints/ACF_global_min_over_grid/crit", "criterion", "criterion at the best start",
-               acf_crit, grid["crit"], atol=1e-9, note="both ≈ 0")
-    rows.close("checkpoints/ACF_global_min_over_grid/nm_polished_crit", "criterion",
-               "criterion at the root", acf_crit, grid["nm_polished_crit"], atol=1e-9, note="both ≈ 0")
-    for field in ("n_starts", "n_failed", "n_within_0.001_of_best"):
-        rows.skip(f"checkpoints/ACF_global_min_over_grid/{field}", "search", field.replace("_", " "),
-                  grid[field], "bookkeeping of R's multistart search; ours uses other starts "
-                  f"({acf.extra['n_starts']}) and finds {len(acf.extra['roots'])} root(s)")
-    rows.at("Ackerberg–Caves–Frazer", prodest, "ACF root", "ACF_multistart_summary")
-    rows.skip("checkpoints/ACF_multistart_summary", "search", "multistart log", None,
-              f"a text, not a number: {cp['ACF_multistart_summary']}")
+    _data_rows(run, acf)
+    for name, entry in run.ref["estimates"].items():
+        _estimate_rows(run, name, entry, acf_crit)
+    _baseline_rows(run)
+    _acf_first_stage_rows(run, acf)
+    _acf_criterion_rows(run)
+    _acf_root_rows(run, acf, acf_crit)
     for method, proxy in (("lp", "pX"), ("op", "inv")):
-        key = method.upper()
-        res = run_for(method, proxy, {}, key)
-        problem = oplp_problem[(method, False)]
-        rows.at(_FAMILY[method], prodest, f"{key} first stage", f"{key}_first_stage_free")
-        for i, value in enumerate(cp[f"{key}_first_stage_free"]):
-            rows.close(f"checkpoints/{key}_first_stage_free/{i}", "first stage", FREE[i],
-                       res.params[FREE[i]], value)
-        rows.at(_FAMILY[method], prodest, f"{key} criterion", f"{key}_criterion")
-        for i, point in enumerate(cp[f"{key}_criterion"]):
-            rows.close(f"checkpoints/{key}_criterion/{i}/gOPLP", "criterion",
-                       f"criterion at sX = {point['bk']:g}", problem.ssr(np.array([point["bk"]])),
-                       point["gOPLP"], atol=0.0, rtol=1e-8)
-        rows.at(_FAMILY[method], prodest, f"{key} minimum", f"{key}_bk_optimize_1d")
-        one_d = cp[f"{key}_bk_optimize_1d"]
-        rows.close(f"checkpoints/{key}_bk_optimize_1d/minimum", "coefficient", "sX (1-D minimum)",
-                   res.params["sX"], one_d["minimum"], atol=TOL_POINT,
-                   note="R's optimize() stops within its tolerance 1.2e-4")
-        rows.close(f"checkpoints/{key}_bk_optimize_1d/objective", "criterion", "criterion at the minimum",
-                   res.extra["criterion"], one_d["objective"], atol=0.0, rtol=1e-8,
-                   note="ours ≤ R's" if res.extra["criterion"] <= problem.ssr(np.array([one_d["minimum"]]))
-                   else "ours > R's")
-
-    # -- another R package on the same data ------------------------------------------------------
-    other = ref["estprod_runs_on_chilean"]
-    for name, entry in other["estimates"].items():
-        rows.at("estprod (another package)", f"R estprod {other['software']['estprod']}",
-                name.split("_")[2], name)
-        reason = f"a different design: {other['note']}"
-        for field in ("coef", "se", "se_boot"):
-            for var, value in entry.get(field, {}).items():
-                group = "coefficient" if field == "coef" else "standard error"
-                rows.skip(f"estprod_runs_on_chilean/estimates/{name}/{field}/{var}", group,
-                          var if field == "coef" else f"SE {var}", value, reason)
-
-    table = rows.frame()
-    table.attrs["notes"] = notes.items
+        _oplp_checkpoint_rows(run, method, proxy)
+    _estprod_rows(run)
+    table = run.rows.frame()
+    table.attrs["notes"] = run.notes.items
     return table
 
 
@@ -628,8 +732,164 @@ def _coef_rows(rows: _Rows, base: str, ours: Any, items: list[dict[str, Any]], n
                    ours.std_errors[name] if have else math.nan, item[se_field])
 
 
+_COHORT = "first.treat"
+
+
 def _event(term: str) -> str:
     return f"e={term.split('::')[1]}"
+
+
+def _cs_settings_rows(rows: _Rows, data: pd.DataFrame, ref_cs: dict[str, Any], notes: _Notes) -> None:
+    """The 16 Callaway–Sant'Anna settings: units, ATT(g,t) with analytic SEs, the pre-test
+    and six aggregations."""
+    did_version = f"R did {ref_cs['software']['did']}"
+    for key, entry in ref_cs["settings"].items():
+        options = _cs_setting(key, entry["args"])
+        fit = notes.run(key, callaway_santanna, data, cohort=_COHORT, **options, **_DID_ARGS)
+        rows.at("Callaway–Sant'Anna", did_version, "ATT(g,t), aggregations", key)
+        base = f"settings/{key}"
+        rows.exact(f"{base}/n_units", "sample", "units", fit.extra["n_units"], entry["n_units"])
+        _cs_rows(rows, base, fit, entry["att_gt"], se_check="tight")
+        rows.close(f"{base}/pretest_wald_stat", "pre-test", "Wald statistic", fit.pretest["wald_stat"],
+                   entry["pretest_wald_stat"])
+        rows.close(f"{base}/pretest_wald_pvalue", "pre-test", "p-value (rounded to 5 decimals)",
+                   round(fit.pretest["p_value"], 5), entry["pretest_wald_pvalue"],
+                   note="R stores round(p, 5)")
+        for name, (kind, agg_options) in _AGGREGATIONS.items():
+            agg = notes.run(f"{key} {name}", fit.aggregate, kind, **agg_options)
+            _agg_rows(rows, f"{base}/aggte/{name}", agg, entry["aggte"][name], se_check="tight", label=name)
+
+
+def _cs_bootstrap_rows(rows: _Rows, data: pd.DataFrame, ref_cs: dict[str, Any], notes: _Notes, *,
+                       bootstrap_iters: int, seed: int) -> None:
+    """R's default inference, the multiplier bootstrap (random): point estimates tightly,
+    standard errors and critical values by their ratio; none of it without a bootstrap."""
+    example = ref_cs["bootstrap_example"]
+    rows.at("Callaway–Sant'Anna (bootstrap)", f"R did {ref_cs['software']['did']}", "multiplier bootstrap",
+            "bootstrap_example")
+    base = "bootstrap_example"
+    if not bootstrap_iters:
+        for key, value in _leaves(example, ()):
+            rows.skip(f"{base}/{'/'.join(key)}", "bootstrap", "/".join(key), value,
+                      "no bootstrap run (bootstrap_iters=0)")
+        return
+    fit = notes.run("bootstrap", callaway_santanna, data, cohort=_COHORT, bootstrap=True,
+                    biters=bootstrap_iters, seed=seed, **_DID_ARGS)
+    _cs_rows(rows, base, fit, example["att_gt"], se_check="ratio")
+    rows.ratio(f"{base}/att_gt_uniform_crit_val", "critical value", "uniform critical value",
+               fit.extra["critical_value"], example["att_gt_uniform_crit_val"])
+    agg = notes.run("bootstrap dynamic", fit.aggregate, "dynamic")
+    _agg_rows(rows, f"{base}/dynamic", agg, example["dynamic"], se_check="ratio", label="dynamic")
+    crit = float(np.atleast_1d(agg.raw.critical_values)[0])
+    rows.ratio(f"{base}/dynamic/uniform_crit_val", "critical value", "dynamic: uniform critical value",
+               crit, example["dynamic"]["uniform_crit_val"])
+
+
+def _twfe_rows(rows: _Rows, data: pd.DataFrame, ref: dict[str, Any], notes: _Notes) -> None:
+    """fixest's two-way fixed effects: plain, with lpop × year, and the event study."""
+    fixest = f"R fixest {ref['software']['fixest']}"
+    fit = notes.run("twfe", twfe, data, cohort=_COHORT, **_DID_ARGS)
+    rows.at("TWFE", fixest, "TWFE", "twfe/unweighted")
+    entry = ref["twfe"]["unweighted"]
+    rows.exact("twfe/unweighted/nobs", "sample", "observations", fit.nobs, entry["nobs"])
+    _coef_rows(rows, "twfe/unweighted/coef", fit, entry["coef"], ["post"])
+
+    fit = notes.run("twfe lpop", twfe, data, cohort=_COHORT, covariates_by_time=["lpop"], **_DID_ARGS)
+    rows.at("TWFE", fixest, "TWFE + lpop × year", "twfe/with_lpop_x_year")
+    entry = ref["twfe"]["with_lpop_x_year"]
+    rows.exact("twfe/with_lpop_x_year/nobs", "sample", "observations", fit.nobs, entry["nobs"])
+    _coef_rows(rows, "twfe/with_lpop_x_year/coef", fit, entry["coef"], [c["term"] for c in entry["coef"]])
+
+    fit = notes.run("event study", twfe_event_study, data, cohort=_COHORT, **_DID_ARGS)
+    rows.at("TWFE", fixest, "TWFE event study", "twfe/event_study")
+    entry = ref["twfe"]["event_study"]
+    rows.exact("twfe/event_study/nobs", "sample", "observations", fit.nobs, entry["nobs"])
+    _coef_rows(rows, "twfe/event_study/coef", fit, entry["coef"], [_event(c["term"]) for c in entry["coef"]])
+
+
+def _sunab_rows(rows: _Rows, data: pd.DataFrame, ref: dict[str, Any], notes: _Notes) -> None:
+    """fixest's Sun–Abraham estimator: event-time effects, the ATT and the cohort ATTs."""
+    fit = notes.run("sunab", sun_abraham, data, cohort=_COHORT, **_DID_ARGS)
+    entry = ref["sunab"]["unweighted"]
+    rows.at("Sun–Abraham", f"R fixest {ref['software']['fixest']}", "sunab", "sunab/unweighted")
+    _coef_rows(rows, "sunab/unweighted/event_time", fit, entry["event_time"],
+               [_event(c["term"]) for c in entry["event_time"]])
+    overall = fit.aggregate("simple")
+    item = entry["agg_ATT"][0]
+    rows.close("sunab/unweighted/agg_ATT/0/estimate", "aggregate", "ATT", overall.att, item["estimate"])
+    rows.close("sunab/unweighted/agg_ATT/0/se", "aggregate", "SE ATT", overall.se, item["se"])
+    by_group = fit.aggregate("group").table.set_index("cohort")
+    for i, item in enumerate(entry["agg_cohort"]):
+        g = int(item["term"].split("::")[1])
+        have = g in by_group.index
+        rows.close(f"sunab/unweighted/agg_cohort/{i}/estimate", "aggregate", item["term"],
+                   by_group.loc[g, "att"] if have else math.nan, item["estimate"])
+        rows.close(f"sunab/unweighted/agg_cohort/{i}/se", "aggregate", f"SE {item['term']}",
+                   by_group.loc[g, "se"] if have else math.nan, item["se"])
+
+
+def _bacon_rows(rows: _Rows, data: pd.DataFrame, ref: dict[str, Any], notes: _Notes) -> None:
+    """bacondecomp's decomposition: every two-by-two comparison, the types, the weighted sum."""
+    fit = notes.run("bacon", bacon, data, cohort=_COHORT, **_DID_ARGS)
+    entry = ref["bacon"]
+    rows.at("Goodman-Bacon", f"R bacondecomp {ref['software']['bacondecomp']}", "decomposition", "bacon")
+    ours = fit.two_by_two.set_index(["treated", "control"])
+    for i, item in enumerate(entry["two_by_two"]):
+        control = 0 if item["untreated"] == 99999 else item["untreated"]
+        pair = (item["treated"], control)
+        have = pair in ours.index
+        label = f"{item['treated']} vs {'never treated' if control == 0 else control}"
+        same_type = have and ours.loc[pair, "type"] == item["type"]
+        note = "" if same_type else f"type differs: ours {ours.loc[pair, 'type'] if have else '–'}"
+        for field in ("estimate", "weight"):
+            value = ours.loc[pair, field] if have and same_type else math.nan
+            rows.close(f"bacon/two_by_two/{i}/{field}", "2×2 comparison", f"{label}: {field}", value,
+                       item[field], note=note)
+    by_type = fit.by_type.set_index("type")
+    for i, item in enumerate(entry["by_type"]):
+        have = item["type"] in by_type.index
+        for field, label in (("weight", "weight"), ("avg_est", "average estimate")):
+            rows.close(f"bacon/by_type/{i}/{field}", "by type", f"{item['type']}: {label}",
+                       by_type.loc[item["type"], field] if have else math.nan, item[field])
+    rows.close("bacon/weighted_sum", "by type", "weighted sum (= TWFE)", fit.twfe_estimate,
+               entry["weighted_sum"])
+
+
+def _imputation_rows(rows: _Rows, ref: dict[str, Any], setting: str, fit: Any) -> None:
+    """didimputation's estimates (equal to did2s's after treatment); its conservative SEs,
+    intervals and pre-trend coefficients are not compared."""
+    se_reason = "BJS conservative SEs; the package has did2s's GMM SEs instead"
+    rows.at("did2s / imputation", f"R didimputation {ref['software']['didimputation']}",
+            f"imputation ({setting.replace('_', ' ')})", f"did_imputation/{setting}")
+    for i, item in enumerate(ref["did_imputation"][setting]["estimates"]):
+        base = f"did_imputation/{setting}/estimates/{i}"
+        name = "post" if setting == "static" else f"e={item['term']}"
+        horizon = setting == "static" or int(item["term"]) >= 0
+        if horizon:
+            rows.close(f"{base}/estimate", "coefficient", item["term"], fit.params[name],
+                       item["estimate"], note="the imputation estimate equals did2s's")
+            reason = se_reason
+        else:
+            reason = "BJS pre-trend coefficients (a regression on untreated observations) not implemented"
+            rows.skip(f"{base}/estimate", "coefficient", item["term"], item["estimate"], reason)
+        rows.skip(f"{base}/std.error", "standard error", f"SE {item['term']}", item["std.error"], reason)
+        for bound in ("conf.low", "conf.high"):
+            rows.skip(f"{base}/{bound}", "interval", f"{bound} {item['term']}", item[bound],
+                      "an interval built on the BJS standard error" if horizon else reason)
+
+
+def _did2s_rows(rows: _Rows, data: pd.DataFrame, ref: dict[str, Any], notes: _Notes) -> None:
+    """did2s's static and event-study estimates, then didimputation's on the same fits."""
+    did2s_static = notes.run("did2s", did2s, data, cohort=_COHORT, **_DID_ARGS)
+    did2s_es = notes.run("did2s event study", did2s, data, cohort=_COHORT, event_study=True, **_DID_ARGS)
+    version = f"R did2s {ref['software']['did2s']}"
+    rows.at("did2s / imputation", version, "did2s", "did2s/static")
+    _coef_rows(rows, "did2s/static/coef", did2s_static, ref["did2s"]["static"]["coef"], ["post"])
+    rows.at("did2s / imputation", version, "did2s event study", "did2s/event_study")
+    coefs = ref["did2s"]["event_study"]["coef"]
+    _coef_rows(rows, "did2s/event_study/coef", did2s_es, coefs, [_event(c["term"]) for c in coefs])
+    for setting, fit in (("static", did2s_static), ("event_study", did2s_es)):
+        _imputation_rows(rows, ref, setting, fit)
 
 
 def did_comparison(reference_dir: str | Path, *, bootstrap_iters: int = 999, seed: int = 1) -> pd.DataFrame:
@@ -666,142 +926,13 @@ def did_comparison(reference_dir: str | Path, *, bootstrap_iters: int = 999, see
     data = pd.read_csv(csv_path)
     ref_cs, ref = _read_json(cs_path), _read_json(other_path)
     notes = _Notes()
-    cohort = "first.treat"
-
-    # -- Callaway & Sant'Anna: 16 settings ------------------------------------------------------
-    rows = _Rows(cs_path.name)
-    did_version = f"R did {ref_cs['software']['did']}"
-    for key, entry in ref_cs["settings"].items():
-        options = _cs_setting(key, entry["args"])
-        fit = notes.run(key, callaway_santanna, data, cohort=cohort, **options, **_DID_ARGS)
-        rows.at("Callaway–Sant'Anna", did_version, "ATT(g,t), aggregations", key)
-        base = f"settings/{key}"
-        rows.exact(f"{base}/n_units", "sample", "units", fit.extra["n_units"], entry["n_units"])
-        _cs_rows(rows, base, fit, entry["att_gt"], se_check="tight")
-        rows.close(f"{base}/pretest_wald_stat", "pre-test", "Wald statistic", fit.pretest["wald_stat"],
-                   entry["pretest_wald_stat"])
-        rows.close(f"{base}/pretest_wald_pvalue", "pre-test", "p-value (rounded to 5 decimals)",
-                   round(fit.pretest["p_value"], 5), entry["pretest_wald_pvalue"],
-                   note="R stores round(p, 5)")
-        for name, (kind, agg_options) in _AGGREGATIONS.items():
-            agg = notes.run(f"{key} {name}", fit.aggregate, kind, **agg_options)
-            _agg_rows(rows, f"{base}/aggte/{name}", agg, entry["aggte"][name], se_check="tight", label=name)
-
-    # -- R's default inference: the multiplier bootstrap (random) ---------------------------------
-    example = ref_cs["bootstrap_example"]
-    rows.at("Callaway–Sant'Anna (bootstrap)", did_version, "multiplier bootstrap", "bootstrap_example")
-    base = "bootstrap_example"
-    if bootstrap_iters:
-        fit = notes.run("bootstrap", callaway_santanna, data, cohort=cohort, bootstrap=True,
-                        biters=bootstrap_iters, seed=seed, **_DID_ARGS)
-        _cs_rows(rows, base, fit, example["att_gt"], se_check="ratio")
-        rows.ratio(f"{base}/att_gt_uniform_crit_val", "critical value", "uniform critical value",
-                   fit.extra["critical_value"], example["att_gt_uniform_crit_val"])
-        agg = notes.run("bootstrap dynamic", fit.aggregate, "dynamic")
-        _agg_rows(rows, f"{base}/dynamic", agg, example["dynamic"], se_check="ratio", label="dynamic")
-        crit = float(np.atleast_1d(agg.raw.critical_values)[0])
-        rows.ratio(f"{base}/dynamic/uniform_crit_val", "critical value", "dynamic: uniform critical value",
-                   crit, example["dynamic"]["uniform_crit_val"])
-    else:
-        for key, value in _leaves(example, ()):
-            rows.skip(f"{base}/{'/'.join(key)}", "bootstrap", "/".join(key), value,
-                      "no bootstrap run (bootstrap_iters=0)")
-    cs_table = rows.frame()
-
-    # -- TWFE, Sun & Abraham, Bacon, did2s, imputation ---------------------------------------------
+    cs_rows = _Rows(cs_path.name)
+    _cs_settings_rows(cs_rows, data, ref_cs, notes)
+    _cs_bootstrap_rows(cs_rows, data, ref_cs, notes, bootstrap_iters=bootstrap_iters, seed=seed)
     rows = _Rows(other_path.name)
-    software = ref["software"]
-    fixest = f"R fixest {software['fixest']}"
-    twfe_fit = notes.run("twfe", twfe, data, cohort=cohort, **_DID_ARGS)
-    rows.at("TWFE", fixest, "TWFE", "twfe/unweighted")
-    entry = ref["twfe"]["unweighted"]
-    rows.exact("twfe/unweighted/nobs", "sample", "observations", twfe_fit.nobs, entry["nobs"])
-    _coef_rows(rows, "twfe/unweighted/coef", twfe_fit, entry["coef"], ["post"])
-
-    fit = notes.run("twfe lpop", twfe, data, cohort=cohort, covariates_by_time=["lpop"], **_DID_ARGS)
-    rows.at("TWFE", fixest, "TWFE + lpop × year", "twfe/with_lpop_x_year")
-    entry = ref["twfe"]["with_lpop_x_year"]
-    rows.exact("twfe/with_lpop_x_year/nobs", "sample", "observations", fit.nobs, entry["nobs"])
-    _coef_rows(rows, "twfe/with_lpop_x_year/coef", fit, entry["coef"], [c["term"] for c in entry["coef"]])
-
-    fit = notes.run("event study", twfe_event_study, data, cohort=cohort, **_DID_ARGS)
-    rows.at("TWFE", fixest, "TWFE event study", "twfe/event_study")
-    entry = ref["twfe"]["event_study"]
-    rows.exact("twfe/event_study/nobs", "sample", "observations", fit.nobs, entry["nobs"])
-    _coef_rows(rows, "twfe/event_study/coef", fit, entry["coef"], [_event(c["term"]) for c in entry["coef"]])
-
-    fit = notes.run("sunab", sun_abraham, data, cohort=cohort, **_DID_ARGS)
-    entry = ref["sunab"]["unweighted"]
-    rows.at("Sun–Abraham", fixest, "sunab", "sunab/unweighted")
-    _coef_rows(rows, "sunab/unweighted/event_time", fit, entry["event_time"],
-               [_event(c["term"]) for c in entry["event_time"]])
-    overall = fit.aggregate("simple")
-    item = entry["agg_ATT"][0]
-    rows.close("sunab/unweighted/agg_ATT/0/estimate", "aggregate", "ATT", overall.att, item["estimate"])
-    rows.close("sunab/unweighted/agg_ATT/0/se", "aggregate", "SE ATT", overall.se, item["se"])
-    by_group = fit.aggregate("group").table.set_index("cohort")
-    for i, item in enumerate(entry["agg_cohort"]):
-        g = int(item["term"].split("::")[1])
-        have = g in by_group.index
-        rows.close(f"sunab/unweighted/agg_cohort/{i}/estimate", "aggregate", item["term"],
-                   by_group.loc[g, "att"] if have else math.nan, item["estimate"])
-        rows.close(f"sunab/unweighted/agg_cohort/{i}/se", "aggregate", f"SE {item['term']}",
-                   by_group.loc[g, "se"] if have else math.nan, item["se"])
-
-    fit = notes.run("bacon", bacon, data, cohort=cohort, **_DID_ARGS)
-    entry = ref["bacon"]
-    rows.at("Goodman-Bacon", f"R bacondecomp {software['bacondecomp']}", "decomposition", "bacon")
-    ours = fit.two_by_two.set_index(["treated", "control"])
-    for i, item in enumerate(entry["two_by_two"]):
-        control = 0 if item["untreated"] == 99999 else item["untreated"]
-        pair = (item["treated"], control)
-        have = pair in ours.index
-        label = f"{item['treated']} vs {'never treated' if control == 0 else control}"
-        same_type = have and ours.loc[pair, "type"] == item["type"]
-        note = "" if same_type else f"type differs: ours {ours.loc[pair, 'type'] if have else '–'}"
-        for field in ("estimate", "weight"):
-            value = ours.loc[pair, field] if have and same_type else math.nan
-            rows.close(f"bacon/two_by_two/{i}/{field}", "2×2 comparison", f"{label}: {field}", value,
-                       item[field], note=note)
-    by_type = fit.by_type.set_index("type")
-    for i, item in enumerate(entry["by_type"]):
-        have = item["type"] in by_type.index
-        for field, label in (("weight", "weight"), ("avg_est", "average estimate")):
-            rows.close(f"bacon/by_type/{i}/{field}", "by type", f"{item['type']}: {label}",
-                       by_type.loc[item["type"], field] if have else math.nan, item[field])
-    rows.close("bacon/weighted_sum", "by type", "weighted sum (= TWFE)", fit.twfe_estimate,
-               entry["weighted_sum"])
-
-    did2s_static = notes.run("did2s", did2s, data, cohort=cohort, **_DID_ARGS)
-    did2s_es = notes.run("did2s event study", did2s, data, cohort=cohort, event_study=True, **_DID_ARGS)
-    rows.at("did2s / imputation", f"R did2s {software['did2s']}", "did2s", "did2s/static")
-    _coef_rows(rows, "did2s/static/coef", did2s_static, ref["did2s"]["static"]["coef"], ["post"])
-    rows.at("did2s / imputation", f"R did2s {software['did2s']}", "did2s event study", "did2s/event_study")
-    coefs = ref["did2s"]["event_study"]["coef"]
-    _coef_rows(rows, "did2s/event_study/coef", did2s_es, coefs, [_event(c["term"]) for c in coefs])
-
-    imputation = f"R didimputation {software['didimputation']}"
-    se_reason = "BJS conservative SEs; the package has did2s's GMM SEs instead"
-    for setting, fit in (("static", did2s_static), ("event_study", did2s_es)):
-        rows.at("did2s / imputation", imputation, f"imputation ({setting.replace('_', ' ')})",
-                f"did_imputation/{setting}")
-        for i, item in enumerate(ref["did_imputation"][setting]["estimates"]):
-            base = f"did_imputation/{setting}/estimates/{i}"
-            name = "post" if setting == "static" else f"e={item['term']}"
-            horizon = setting == "static" or int(item["term"]) >= 0
-            if horizon:
-                rows.close(f"{base}/estimate", "coefficient", item["term"], fit.params[name],
-                           item["estimate"], note="the imputation estimate equals did2s's")
-                reason = se_reason
-            else:
-                reason = "BJS pre-trend coefficients (a regression on untreated observations) not implemented"
-                rows.skip(f"{base}/estimate", "coefficient", item["term"], item["estimate"], reason)
-            rows.skip(f"{base}/std.error", "standard error", f"SE {item['term']}", item["std.error"], reason)
-            for bound in ("conf.low", "conf.high"):
-                rows.skip(f"{base}/{bound}", "interval", f"{bound} {item['term']}", item[bound],
-                          "an interval built on the BJS standard error" if horizon else reason)
-
-    table = pd.concat([cs_table, rows.frame()], ignore_index=True)
+    for part in (_twfe_rows, _sunab_rows, _bacon_rows, _did2s_rows):
+        part(rows, data, ref, notes)
+    table = pd.concat([cs_rows.frame(), rows.frame()], ignore_index=True)
     table["within"] = table["within"].astype("boolean")
     table.attrs["notes"] = notes.items
     return table
@@ -933,3 +1064,330 @@ def detail(table: pd.DataFrame) -> pd.DataFrame:
     shown["within"] = table["within"].map(lambda v: "–" if v is pd.NA else ("yes" if v else "**no**"))
     shown.index = pd.RangeIndex(1, len(shown) + 1, name="#")
     return shown
+
+
+# ------------------------------------------------------------------------------------------------
+# The Validation appendix
+# ------------------------------------------------------------------------------------------------
+
+
+def availability(reference_dir: str | Path) -> tuple[bool, str]:
+    """Whether the reference results can be compared, and if not, why (for the page's stop).
+
+    Parameters
+    ----------
+    reference_dir : str or path-like
+        The reference directory, as the page's parameter ``reference_dir`` names it (relative
+        to ``chapters/``).
+
+    Returns
+    -------
+    tuple of (bool, str)
+        ``(True, "")`` when every reference file is there; otherwise ``False`` and the reason
+        in MyST Markdown: the directory does not exist, or which files it lacks, and how to
+        restore them.
+    """
+    status = reference_status(reference_dir)
+    if status["status"] == "present":
+        return True, ""
+    where = ("does not exist" if status["status"] == "absent" else
+             "lacks " + ", ".join(f"`{name}`" for name in status["missing"]))
+    return False, (
+        "**The reference results were not found**, so nothing is compared in this run: the "
+        f"directory `{reference_dir}` named by the parameter `reference_dir` (relative to "
+        f"`chapters/`) {where}. The project ships them in `data/reference/` (see its README); "
+        "restore that folder, or give another location with "
+        "`python -m clusterpolicy build -p reference_dir /path/to/reference`.")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Every reference number beside ours: :func:`tfp_comparison` and :func:`did_comparison`.
+
+    Attributes
+    ----------
+    tfp : DataFrame
+        Production functions (:data:`COLUMNS`).
+    did : DataFrame
+        Difference-in-differences (:data:`COLUMNS`).
+    """
+
+    tfp: pd.DataFrame = dataclasses.field(repr=False)
+    did: pd.DataFrame = dataclasses.field(repr=False)
+
+    @property
+    def both(self) -> pd.DataFrame:
+        """Both tables, production functions first."""
+        return pd.concat([self.tfp, self.did], ignore_index=True)
+
+    @property
+    def notes(self) -> list[str]:
+        """The warnings the estimators raised, as notes (production functions first)."""
+        return [*self.tfp.attrs["notes"], *self.did.attrs["notes"]]
+
+    @property
+    def notes_markdown(self) -> str:
+        """:attr:`notes` as a Markdown bullet list (empty without notes)."""
+        return "\n".join(f"- {note}" for note in self.notes)
+
+
+def compare(reference_dir: str | Path, *, bootstrap: int = 20, bootstrap_iters: int = 999,
+            seed: int = 1, n_jobs: int = 1) -> Comparison:
+    """Run every comparison of the Validation appendix.
+
+    Parameters
+    ----------
+    reference_dir : str or path-like
+        The reference directory.
+    bootstrap : int, default 20
+        Firm-block replications of OP, LP and ACF (:func:`tfp_comparison`).
+    bootstrap_iters : int, default 999
+        Multiplier-bootstrap draws of Callaway–Sant'Anna (:func:`did_comparison`).
+    seed : int, default 1
+        Seed of both bootstraps.
+    n_jobs : int, default 1
+        Workers of the production-function bootstrap.
+
+    Returns
+    -------
+    Comparison
+
+    Raises
+    ------
+    ReferenceNotFound
+        ``reference_dir`` or one of its files does not exist.
+    """
+    return Comparison(tfp=tfp_comparison(reference_dir, bootstrap=bootstrap, seed=seed, n_jobs=n_jobs),
+                      did=did_comparison(reference_dir, bootstrap_iters=bootstrap_iters, seed=seed))
+
+
+def _n_outside(table: pd.DataFrame, families: Any) -> int:
+    """How many compared numbers of the families are outside their tolerance."""
+    part = table[table["family"].isin(families) & (table["check"] != "none")]
+    return len(outside(part))
+
+
+def _worst(table: pd.DataFrame) -> tuple[float, str]:
+    """The largest tight difference and where it is (estimator, setting, quantity)."""
+    rows = table[table["check"] == "tight"]
+    row = rows.loc[rows["abs_diff"].idxmax()]
+    return float(row["abs_diff"]), f"{row['estimator']}, {row['setting']}, {row['quantity']}"
+
+
+@dataclass(frozen=True)
+class Overview:
+    """The appendix's summary of a :class:`Comparison`.
+
+    Attributes
+    ----------
+    numbers : dict of str to number
+        By glue name: ``validation_n_numbers``, ``_n_tfp``, ``_n_did``, ``_n_compared``,
+        ``_n_tight``, ``_n_loose``, ``_n_within``, ``_n_outside``, ``_n_not_compared`` and
+        ``validation_max_abs_diff_{tfp,did}`` (largest tight difference).
+    texts : dict of str to str
+        ``validation_worst_{tfp,did}``: where that difference is.
+    any_outside : bool
+        A compared number is outside its tolerance.
+    summary : DataFrame
+        :func:`summary` of both tables.
+    outside : DataFrame
+        :func:`detail` of the numbers outside their tolerance (no rows when none).
+    """
+
+    numbers: Mapping[str, int | float]
+    texts: Mapping[str, str]
+    any_outside: bool
+    summary: pd.DataFrame = dataclasses.field(repr=False)
+    outside: pd.DataFrame = dataclasses.field(repr=False)
+
+
+def overview(comparison: Comparison) -> Overview:
+    """How many reference numbers, how many compared and within tolerance, the largest
+    differences, and the numbers outside their tolerance.
+
+    Parameters
+    ----------
+    comparison : Comparison
+
+    Returns
+    -------
+    Overview
+    """
+    both = comparison.both
+    compared = both["check"] != "none"
+    n_within = int(both.loc[compared, "within"].fillna(False).sum())
+    numbers: dict[str, int | float] = {
+        "validation_n_numbers": len(both),
+        "validation_n_compared": int(compared.sum()),
+        "validation_n_tight": int((both["check"] == "tight").sum()),
+        "validation_n_loose": int((both["check"] == "loose").sum()),
+        "validation_n_within": n_within,
+        "validation_n_outside": int(compared.sum()) - n_within,
+        "validation_n_not_compared": int((~compared).sum()),
+        "validation_n_tfp": len(comparison.tfp),
+        "validation_n_did": len(comparison.did),
+    }
+    texts = {}
+    for family, table in (("tfp", comparison.tfp), ("did", comparison.did)):
+        numbers[f"validation_max_abs_diff_{family}"], texts[f"validation_worst_{family}"] = _worst(table)
+    out = outside(both)
+    return Overview(numbers=numbers, texts=texts, any_outside=not out.empty, summary=summary(both),
+                    outside=detail(out))
+
+
+@dataclass(frozen=True)
+class TfpFindings:
+    """What the appendix says about the production functions.
+
+    Attributes
+    ----------
+    numbers : dict of str to number
+        By glue name: ``validation_acf_{fx1,fx2,sx}`` (our ACF root), ``validation_acf_criterion``
+        (the criterion there), ``validation_acf_n_valley`` (prodest ACF runs stopped away from a
+        root), ``validation_iv_max_abs_diff``, ``validation_iv_max_abs_diff_se`` and
+        ``validation_iv_n_outside`` (Wooldridge IV against prodestWRDG),
+        ``validation_n_out_oplp`` (OP, LP, OLS/FE) and ``validation_n_out_checkpoints``: numbers
+        outside their tolerance.
+    within : bool
+        OP, LP, the OLS/FE baselines and the deterministic checkpoints are all within tolerance.
+    iv_within : bool
+        prodestWRDG's "IV version" is reproduced (no number outside its tolerance).
+    by_setting : DataFrame
+        :func:`by_setting` of the production-function table.
+    detail : DataFrame
+        :func:`detail` of it.
+    """
+
+    numbers: Mapping[str, int | float]
+    within: bool
+    iv_within: bool
+    by_setting: pd.DataFrame = dataclasses.field(repr=False)
+    detail: pd.DataFrame = dataclasses.field(repr=False)
+
+
+def tfp_findings(comparison: Comparison) -> TfpFindings:
+    """The production-function results the appendix states: our ACF root, prodest's ACF runs
+    that stop in a valley, Wooldridge's IV version, and the agreement of the rest.
+
+    Parameters
+    ----------
+    comparison : Comparison
+
+    Returns
+    -------
+    TfpFindings
+    """
+    tfp = comparison.tfp
+    root = tfp[(tfp["setting"] == "ACF_global_min_over_grid") & tfp["quantity"].str.endswith("(the root)")]
+    numbers: dict[str, int | float] = {f"validation_acf_{var}": float(value)
+                                       for var, value in zip(("fx1", "fx2", "sx"), root["ours"], strict=True)}
+    at_root = tfp.loc[tfp["quantity"] == "criterion at the root", "ours"]
+    numbers["validation_acf_criterion"] = float(at_root.iloc[0])
+    valley = tfp[(tfp["family"] == "Ackerberg–Caves–Frazer") & (tfp["group"] == "coefficient")
+                 & (tfp["check"] == "none")]
+    numbers["validation_acf_n_valley"] = int(valley["setting"].nunique())
+    iv = tfp[tfp["estimator"].str.startswith("Wooldridge IV")]
+    for suffix, group in (("", "coefficient"), ("_se", "standard error")):
+        numbers[f"validation_iv_max_abs_diff{suffix}"] = float(iv.loc[iv["group"] == group, "abs_diff"].max())
+    numbers["validation_iv_n_outside"] = len(outside(iv))
+    numbers["validation_n_out_oplp"] = _n_outside(tfp, ["Olley–Pakes", "Levinsohn–Petrin", "OLS / FE"])
+    checkpoints = tfp[tfp["setting"].str.contains("first_stage|criterion|optimize_1d|global_min")]
+    numbers["validation_n_out_checkpoints"] = _n_outside(checkpoints, checkpoints["family"].unique())
+    return TfpFindings(
+        numbers=numbers,
+        within=numbers["validation_n_out_oplp"] == 0 and numbers["validation_n_out_checkpoints"] == 0,
+        iv_within=numbers["validation_iv_n_outside"] == 0, by_setting=by_setting(tfp),
+        detail=detail(tfp))
+
+
+def cs_setting_label(key: str) -> str:
+    """A Callaway–Sant'Anna setting of R did as the page names it.
+
+    Parameters
+    ----------
+    key : str
+        ``"control=...|xformla=...|est_method=...|base_period=..."``; any other key (the
+        bootstrap example) is returned as it is.
+
+    Returns
+    -------
+    str
+        ``"control · covariates · method · base period"``, e.g. ``"never treated · ~1 · dr ·
+        varying"``.
+    """
+    if "|" not in key:
+        return key
+    parts = dict(item.split("=", 1) for item in key.split("|"))
+    return " · ".join([parts["control"].replace("treated", " treated"), parts["xformla"],
+                       parts["est_method"], parts["base_period"]])
+
+
+#: The other DiD estimators the page names one by one: family -> key of ``validation_n_out_<key>``.
+OTHER_DID = {"TWFE": "twfe", "Sun–Abraham": "sunab", "Goodman-Bacon": "bacon", "did2s / imputation": "did2s"}
+
+
+@dataclass(frozen=True)
+class DidFindings:
+    """What the appendix says about difference-in-differences.
+
+    Attributes
+    ----------
+    numbers : dict of str to number
+        By glue name: ``validation_cs_n`` (Callaway–Sant'Anna numbers compared tightly),
+        ``validation_cs_max_abs_diff``, ``validation_cs_n_settings``,
+        ``validation_boot_ratio_{min,max}`` (our bootstrap SEs and critical values over R's; NaN
+        without a bootstrap) and ``validation_n_out_{twfe,sunab,bacon,did2s}`` (numbers outside
+        their tolerance, :data:`OTHER_DID`).
+    others_within : bool
+        TWFE, Sun–Abraham, Goodman-Bacon and did2s are all within tolerance.
+    cs_by_setting, cs_detail : DataFrame
+        Callaway–Sant'Anna (and its bootstrap example) by setting, the settings named by
+        :func:`cs_setting_label`, and every number.
+    other_by_setting, other_detail : DataFrame
+        The same for the other estimators.
+    """
+
+    numbers: Mapping[str, int | float]
+    others_within: bool
+    cs_by_setting: pd.DataFrame = dataclasses.field(repr=False)
+    cs_detail: pd.DataFrame = dataclasses.field(repr=False)
+    other_by_setting: pd.DataFrame = dataclasses.field(repr=False)
+    other_detail: pd.DataFrame = dataclasses.field(repr=False)
+
+
+def did_findings(comparison: Comparison) -> DidFindings:
+    """The difference-in-differences results the appendix states: Callaway–Sant'Anna's
+    agreement with R did, the bootstrap ratios, and the agreement of the other estimators.
+
+    Parameters
+    ----------
+    comparison : Comparison
+
+    Returns
+    -------
+    DidFindings
+    """
+    did = comparison.did
+    is_cs = did["family"].str.startswith("Callaway")
+    cs, other = did[is_cs], did[~is_cs]
+    cs_table = by_setting(cs)
+    cs_table.index = cs_table.index.map(cs_setting_label)
+    cs_table.index.name = "setting (control · covariates · method · base period)"
+    cs_all = detail(cs)
+    cs_all["setting"] = cs_all["setting"].map(cs_setting_label)
+    cs_tight = cs[(cs["check"] == "tight") & (cs["family"] == "Callaway–Sant'Anna")]
+    boot = cs[cs["check"] == "loose"]
+    ratio = boot["ours"] / boot["reference"]
+    numbers: dict[str, int | float] = {
+        "validation_cs_n": len(cs_tight),
+        "validation_cs_max_abs_diff": float(cs_tight["abs_diff"].max()),
+        "validation_cs_n_settings": int(cs.loc[cs["family"] == "Callaway–Sant'Anna", "setting"].nunique()),
+        "validation_boot_ratio_min": float(ratio.min()) if len(ratio) else math.nan,
+        "validation_boot_ratio_max": float(ratio.max()) if len(ratio) else math.nan,
+        **{f"validation_n_out_{key}": _n_outside(other, [family]) for family, key in OTHER_DID.items()},
+    }
+    return DidFindings(
+        numbers=numbers,
+        others_within=all(numbers[f"validation_n_out_{key}"] == 0 for key in OTHER_DID.values()),
+        cs_by_setting=cs_table.drop(columns="estimator"), cs_detail=cs_all,
+        other_by_setting=by_setting(other), other_detail=detail(other))

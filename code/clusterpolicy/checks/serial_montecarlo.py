@@ -1,12 +1,26 @@
-"""Monte Carlo of the study-2 margins models on synthetic tech-firm data.
+"""The study-2 models on synthetic tech-firm draws: coverage of their intervals and power of the
+verdict rules (chapter 05), one use of the Monte Carlo harness (:mod:`.harness`).
+
+One replication (:func:`replicate_margins`) draws a tech-firm sample with
+:func:`clusterpolicy.synthetic.generate_techfirms` from word 0 of its child seed, fits the
+probit initiation and fractional-logit intensity models, and returns, in the harness's rows,
+the estimate, standard error and truth of the clustering terms and controls and of the AMEs of
+clustering by group (truth: the AME at the true parameters on the same firms), then the three
+verdicts of :func:`clusterpolicy.studies.serial_innovators.check_findings` as indicators
+(estimator :data:`VERDICT`, estimate 1 when the finding is reproduced). The Monte Carlo
+appendix runs the same replication (:func:`clusterpolicy.checks.montecarlo.replicate_internationalization`),
+so both studies draw the same data from the same seed.
+
+:func:`monte_carlo` runs it with :func:`.harness.simulate` and returns
+:class:`MonteCarloResults`: the harness's table and the views chapter 05 reads (draws with
+coverage indicators, the verdicts per replication, the settings).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,67 +29,84 @@ import pandas as pd
 from scipy import stats
 
 from clusterpolicy import synthetic
+from clusterpolicy.checks import harness
+from clusterpolicy.core import seeding
 from clusterpolicy.data.innovators import CONTROLS, prepare
 from clusterpolicy.estimators.margins import (
-    _Evaluator,
-    _workers,
     average_marginal_effects,
+    average_marginal_effects_at,
     initiation,
     intensity,
 )
 from clusterpolicy.studies.serial_innovators import (
     FINDINGS,
+    NOT_REPRODUCED,
     REPRODUCED,
     check_findings,
     true_params,
     verdicts,
 )
 
-# --------------------------------------------------------------------------------------------
-# Monte Carlo
-# --------------------------------------------------------------------------------------------
+__all__ = ["MC_TERMS", "VERDICT", "MonteCarloResults", "monte_carlo", "replicate_margins"]
+
+#: The coefficients each replication records (besides the AMEs by group).
 MC_TERMS = ("z", "z2", "serial", "serial_z", "serial_z2", *CONTROLS)
+#: Estimator of the verdict rows: estimand the finding's glue name, estimate 1 or 0.
+VERDICT = "verdict"
+#: Columns of :attr:`MonteCarloResults.draws`.
+DRAW_COLUMNS = ["rep", "seed", "margin", "quantity", "estimate", "std_error", "truth", "covered"]
 
 
-def _mc_replication(seed: int, n_pairs: int, truth: Mapping[str, Any] | None, level: float
-                    ) -> dict[str, Any]:
+def replicate_margins(seq: np.random.SeedSequence, n_pairs: int = 400,
+                      truth: Mapping[str, Any] | None = None, level: float = 0.95
+                      ) -> list[dict[str, Any]]:
+    """One replication of the study-2 models on a fresh tech-firm sample.
 
-    data, true = synthetic.generate_techfirms(seed=seed, n_pairs=n_pairs, truth=truth)
+    Parameters
+    ----------
+    seq : numpy.random.SeedSequence
+        The replication's child seed; the sample is drawn with its word 0
+        (:func:`clusterpolicy.core.seeding.words`).
+    n_pairs : int, default 400
+        Matched pairs of the sample.
+    truth : mapping, optional
+        Parameters of the generator (default: :func:`synthetic.default_tech_truth`).
+    level : float, default 0.95
+        Confidence level of the AMEs (``1 - level`` the significance of the verdicts).
+
+    Returns
+    -------
+    list of dict
+        Rows of :data:`clusterpolicy.checks.harness.COLUMNS` without ``replication``: per
+        margin (estimator ``"initiation"``, ``"intensity"``) the terms of :data:`MC_TERMS` and
+        ``"AME <group>"`` (``nominal`` = ``truth``), then one :data:`VERDICT` row per finding;
+        ``notes`` the warnings the two estimations recorded. When an estimation fails (rank
+        deficient design): one row with ``failed`` set and empty names.
+    """
+    data, true = synthetic.generate_techfirms(seed=seeding.words(seq, 1)[0], n_pairs=int(n_pairs),
+                                              truth=truth)
     df = prepare(data)
-    rows: list[dict[str, Any]] = []
-    crit = stats.norm.ppf(0.5 + level / 2)
     try:
         fits = {"initiation": initiation(df), "intensity": intensity(df)}
     except (ValueError, np.linalg.LinAlgError) as exc:
-        return {"seed": seed, "rows": [], "verdicts": None, "failed": f"{type(exc).__name__}: {exc}",
-                "notes": 0}
+        return [harness.row("", "", math.nan, math.nan, math.nan, math.nan, 0, harness.failure(exc))]
+    notes = sum(len(r.notes) for r in fits.values())
+    rows = []
     for margin, res in fits.items():
         tp = true_params(true, res)
         for term in MC_TERMS:
-            est, se = float(res.params[term]), float(res.std_errors[term])
-            rows.append({"margin": margin, "quantity": term, "estimate": est, "std_error": se,
-                         "truth": float(tp[term])})
-        # AMEs by group against the AMEs at the true parameters on the same firms
+            rows.append(harness.row(margin, term, res.params[term], res.std_errors[term], tp[term],
+                                    tp[term], notes))
         ame = average_marginal_effects(res, df, level=level)
-        ev = _Evaluator(res, df)
-        theta0 = tp.reindex(res.params.index).to_numpy()
-        true_ame = ev.ames(theta0)
-        for label, t in zip(ame.index, true_ame, strict=True):
-            rows.append({"margin": margin, "quantity": f"AME {label}",
-                         "estimate": float(ame.loc[label, "ame"]),
-                         "std_error": float(ame.loc[label, "se"]), "truth": float(t)})
-    for row in rows:
-        row["covered"] = bool(abs(row["estimate"] - row["truth"]) <= crit * row["std_error"])
-    table = check_findings(fits, df, alpha=1 - level)
-    return {"seed": seed, "rows": rows, "verdicts": verdicts(table), "failed": None,
-            "notes": sum(len(r.notes) for r in fits.values())}
-
-
-def _mc_batch(seeds: Sequence[int], n_pairs: int, truth: Mapping[str, Any] | None,
-              level: float) -> list[dict[str, Any]]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # every estimation already records its warnings
-        return [_mc_replication(s, n_pairs, truth, level) for s in seeds]
+        true_ame = average_marginal_effects_at(res, df, tp)
+        for label in ame.index:
+            rows.append(harness.row(margin, f"AME {label}", ame.loc[label, "ame"], ame.loc[label, "se"],
+                                    true_ame[label], true_ame[label], notes))
+    found = verdicts(check_findings(fits, df, alpha=1 - level))
+    for glue, verdict in found.items():
+        rows.append(harness.row(VERDICT, glue, float(verdict == REPRODUCED), math.nan, math.nan,
+                                math.nan, notes))
+    return rows
 
 
 @dataclass
@@ -86,16 +117,22 @@ class MonteCarloResults:
     ----------
     draws : DataFrame
         One row per replication and quantity: ``rep, seed, margin, quantity, estimate,
-        std_error, truth, covered``.
+        std_error, truth, covered`` (failed replications left out).
     verdict_draws : DataFrame
-        One row per replication: the three glue verdicts.
+        One row per replication (index ``rep``): the three glue verdicts.
     settings : dict
-        ``n_reps, seed, n_pairs, level, n_jobs, failed, seeds`` (the seeds of the data).
+        ``n_reps, seed, n_pairs, level, n_jobs, failed, seeds, replications_with_notes``
+        (``seeds``: the seeds of the data; ``failed``: ``{"rep", "seed", "error"}`` per failed
+        replication).
+    table : DataFrame, optional
+        The harness's table the views were made from
+        (:data:`clusterpolicy.checks.harness.COLUMNS`).
     """
 
     draws: pd.DataFrame
     verdict_draws: pd.DataFrame
     settings: dict[str, Any]
+    table: pd.DataFrame | None = None
 
     def coverage(self) -> pd.DataFrame:
         """Per margin and quantity: mean truth, mean estimate, bias, sd of the estimates, mean
@@ -131,19 +168,37 @@ class MonteCarloResults:
         return (self.verdict_draws == REPRODUCED).mean().rename("share reproduced")
 
 
-def monte_carlo(n_reps: int = 50, seed: int = 20240624, n_jobs: int = 1, n_pairs: int = 400,
-                truth: Mapping[str, Any] | None = None, level: float = 0.95,
-                batch_size: int | None = None) -> MonteCarloResults:
-    """Coverage of the confidence intervals over draws of the synthetic generator.
+def _draws(table: pd.DataFrame, seeds: list[int], level: float) -> pd.DataFrame:
+    quantities = table.loc[table["estimator"] != VERDICT]
+    estimate, se, truth = (quantities[c].to_numpy(dtype=float) for c in ("estimate", "se", "truth"))
+    crit = stats.norm.ppf(0.5 + level / 2)
+    reps = quantities["replication"].to_numpy()
+    draws = pd.DataFrame({
+        "rep": reps, "seed": np.asarray(seeds, dtype=np.int64)[reps],
+        "margin": quantities["estimator"].to_numpy(), "quantity": quantities["estimand"].to_numpy(),
+        "estimate": estimate, "std_error": se, "truth": truth,
+        "covered": np.abs(estimate - truth) <= crit * se,
+    }, columns=DRAW_COLUMNS)
+    return draws.reset_index(drop=True)
 
-    Each replication draws a data set with :func:`clusterpolicy.synthetic.generate_techfirms`
-    from its own seed (``numpy.random.SeedSequence(seed).spawn(n_reps)``), fits the probit
-    initiation and fractional-logit intensity models, and records, for the clustering terms
-    and controls and for the AMEs by group, the estimate, its standard error and the truth
-    (for AMEs: the AME at the true parameters on the same firms), plus the three verdicts.
-    Replications run in batches with :class:`joblib.Parallel`; the results do not depend on
-    ``n_jobs`` or the batching, and any joblib backend works (e.g. inside
-    ``joblib.parallel_config(backend="dask")``).
+
+def _verdict_draws(table: pd.DataFrame) -> pd.DataFrame:
+    rows = table.loc[table["estimator"] == VERDICT]
+    vrows = [{"rep": int(rep), **{r.estimand: REPRODUCED if r.estimate == 1 else NOT_REPRODUCED
+                                  for r in g.itertuples()}}
+             for rep, g in rows.groupby("replication", sort=True)]
+    return pd.DataFrame(vrows, columns=["rep", *[m["glue"] for m in FINDINGS.values()]]).set_index("rep")
+
+
+def monte_carlo(n_reps: int = 50, seed: int = seeding.DEFAULT_SEED, n_jobs: int = 1,
+                n_pairs: int = 400, truth: Mapping[str, Any] | None = None, level: float = 0.95,
+                batch_size: int | None = None) -> MonteCarloResults:
+    """Coverage of the confidence intervals and power of the verdict rules over draws of the
+    synthetic generator (:func:`replicate_margins`, run by :func:`.harness.simulate`).
+
+    Replication ``r`` uses ``numpy.random.SeedSequence(seed).spawn(n_reps)[r]``; the results do
+    not depend on ``n_jobs``, the batching or the joblib backend (e.g. inside
+    :func:`clusterpolicy.core.parallel.backend`).
 
     Parameters
     ----------
@@ -160,38 +215,26 @@ def monte_carlo(n_reps: int = 50, seed: int = 20240624, n_jobs: int = 1, n_pairs
     level : float
         Confidence level of the intervals (and ``1 - level`` the significance of the verdicts).
     batch_size : int, optional
-        Replications per task (default: spread over about ``4 n_jobs`` tasks).
+        Replications per task (default: about four tasks per worker).
 
     Returns
     -------
     MonteCarloResults
     """
-    from joblib import Parallel, delayed
-
-    if int(n_reps) < 1:
-        raise ValueError(f"n_reps must be at least 1, got {n_reps}")
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}")
-    children = np.random.SeedSequence(int(seed)).spawn(int(n_reps))
-    seeds = [int(c.generate_state(1, dtype=np.uint32)[0]) for c in children]
-    size = batch_size or max(1, math.ceil(n_reps / (4 * _workers(n_jobs))))
-    batches = [seeds[i:i + size] for i in range(0, len(seeds), size)]
     truth_plain = json.loads(json.dumps(dict(truth))) if truth is not None else None
-    out = Parallel(n_jobs=n_jobs)(delayed(_mc_batch)(b, n_pairs, truth_plain, level) for b in batches)
-    reps = [r for batch in out for r in batch]
-    rows, vrows, failed = [], [], []
-    for i, rep in enumerate(reps):
-        if rep["failed"]:
-            failed.append({"rep": i, "seed": rep["seed"], "error": rep["failed"]})
-            continue
-        for row in rep["rows"]:
-            rows.append({"rep": i, "seed": rep["seed"], **row})
-        vrows.append({"rep": i, **rep["verdicts"]})
-    draws = pd.DataFrame(rows, columns=["rep", "seed", "margin", "quantity", "estimate",
-                                        "std_error", "truth", "covered"])
-    verdict_draws = pd.DataFrame(vrows, columns=["rep", *[m["glue"] for m in FINDINGS.values()]])
-    verdict_draws = verdict_draws.set_index("rep")
+    table = harness.simulate(replicate_margins, int(n_reps), int(seed), n_jobs=n_jobs,
+                             batch_size=batch_size, n_pairs=int(n_pairs), truth=truth_plain,
+                             level=level)
+    seeds = [seeding.words(child, 1)[0] for child in seeding.spawn(int(seed), int(n_reps))]
+    failed_rows = table.loc[table["failed"] != ""].drop_duplicates("replication")
+    failed = [{"rep": int(r.replication), "seed": seeds[int(r.replication)], "error": r.failed}
+              for r in failed_rows.itertuples()]
+    ok = table.loc[~table["replication"].isin(failed_rows["replication"])]
+    with_notes = table.groupby("replication")["notes"].max()
     settings = {"n_reps": int(n_reps), "seed": int(seed), "n_pairs": int(n_pairs),
                 "level": level, "n_jobs": n_jobs, "failed": failed, "seeds": seeds,
-                "replications_with_notes": int(sum(1 for r in reps if r["notes"]))}
-    return MonteCarloResults(draws=draws, verdict_draws=verdict_draws, settings=settings)
+                "replications_with_notes": int((with_notes > 0).sum())}
+    return MonteCarloResults(draws=_draws(ok, seeds, level), verdict_draws=_verdict_draws(ok),
+                             settings=settings, table=table)

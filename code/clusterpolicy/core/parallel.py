@@ -2,20 +2,21 @@
 
 Every parallel loop of the package (bootstrap replicates, Monte Carlo replications,
 per-industry estimation) goes through ``joblib.Parallel`` with seeds spawned from one
-``numpy.random.SeedSequence``, so the numbers do not depend on where or in how many workers
-the tasks run. A chapter wraps its work in :func:`backend` with the ``dask_scheduler``
-parameter of the run: empty means local processes; an address (``tcp://host:8786``) sends the
-tasks to that Dask cluster; ``"local"`` starts a ``LocalCluster`` on this machine.
+``numpy.random.SeedSequence`` (:func:`clusterpolicy.core.seeding.spawn`), so the numbers do
+not depend on where or in how many workers the tasks run (:func:`run_tasks`). A chapter wraps
+its work in :func:`backend` with the ``dask_scheduler`` parameter of the run: empty means local
+processes; an address (``tcp://host:8786``) sends the tasks to that Dask cluster; ``"local"``
+starts a ``LocalCluster`` on this machine.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import joblib
-import numpy as np
 
 
 def default_n_jobs() -> int:
@@ -73,22 +74,25 @@ def backend(dask_scheduler: str | None = None, n_workers: int | None = None) -> 
             cluster.close()
 
 
-def spawn_seeds(seed: int, n: int) -> list[np.random.SeedSequence]:
-    """``n`` independent child seeds of ``seed``: task ``i`` gets the same stream everywhere.
+def worker_count(n_jobs: int | None) -> int:
+    """How many workers ``n_jobs`` means (joblib's semantics), for sizing batches.
 
     Parameters
     ----------
-    seed : int
-        Root seed.
-    n : int
-        Number of children.
+    n_jobs : int or None
+        ``None``, 0 or 1: one; a positive number: that many; ``-1``: every core this process
+        may use (:func:`default_n_jobs`), ``-2`` all but one, and so on.
 
     Returns
     -------
-    list of numpy.random.SeedSequence
-        ``SeedSequence(seed).spawn(n)``.
+    int
+        At least 1.
     """
-    return np.random.SeedSequence(seed).spawn(n)
+    if n_jobs is None or n_jobs == 0:
+        return 1
+    if n_jobs < 0:
+        return max(1, default_n_jobs() + 1 + int(n_jobs))
+    return int(n_jobs)
 
 
 def batches(n: int, size: int) -> list[range]:
@@ -106,3 +110,51 @@ def batches(n: int, size: int) -> list[range]:
     list of range
     """
     return [range(start, min(start + size, n)) for start in range(0, n, size)]
+
+
+def default_batch_size(n: int, n_jobs: int | None) -> int:
+    """Items per task when the caller names no batch size: about four tasks per worker.
+
+    Parameters
+    ----------
+    n : int
+        Number of items (replications).
+    n_jobs : int or None
+        Workers, with joblib's semantics (:func:`worker_count`).
+
+    Returns
+    -------
+    int
+        ``max(1, ceil(n / (4 workers)))``.
+    """
+    return max(1, -(-int(n) // (4 * worker_count(n_jobs))))
+
+
+def run_tasks(function: Callable[..., Any], tasks: Sequence[Any], n_jobs: int | None,
+              *args: Any) -> list[Any]:
+    """``[function(task, *args) for task in tasks]``, in parallel unless ``n_jobs == 1``.
+
+    The tasks run through ``joblib.Parallel``, so on whatever backend :func:`backend` (or a
+    ``joblib.parallel_config``) set; with ``n_jobs=1`` they run in this process.
+
+    Parameters
+    ----------
+    function : callable
+        Called as ``function(task, *args)``; must be picklable (a top-level function) for
+        process back ends.
+    tasks : sequence
+        One item per task (e.g. a batch of replications).
+    n_jobs : int or None
+        Workers (joblib's semantics).
+    *args
+        Passed to every call.
+
+    Returns
+    -------
+    list
+        The results in the order of ``tasks``.
+    """
+    if n_jobs == 1:
+        return [function(task, *args) for task in tasks]
+    return list(joblib.Parallel(n_jobs=n_jobs)(joblib.delayed(function)(task, *args)
+                                               for task in tasks))

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
+from clusterpolicy.core import seeding
 from clusterpolicy.core.notes import warnings_to_notes
 from clusterpolicy.core.results import EstimationResults
 from clusterpolicy.data.innovators import (
@@ -652,7 +653,7 @@ def _boot_batch(result: MarginResults, df: pd.DataFrame,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # estimations record their warnings as notes
         for ss in seeds:
-            sample = _resample_pairs(df, np.random.default_rng(ss))
+            sample = _resample_pairs(df, seeding.generator(ss))
             try:
                 refit = _refit(result, sample)
             except (ValueError, np.linalg.LinAlgError):
@@ -676,7 +677,7 @@ def _bootstrap(result: MarginResults, df: pd.DataFrame,
 
     if int(n_boot) < 2:
         raise ValueError(f"n_boot must be at least 2, got {n_boot}")
-    children = np.random.SeedSequence(int(seed)).spawn(int(n_boot))
+    children = seeding.spawn(int(seed), int(n_boot))
     size = max(1, math.ceil(len(children) / (4 * _workers(n_jobs))))
     batches = [children[i:i + size] for i in range(0, len(children), size)]
     out = Parallel(n_jobs=n_jobs)(delayed(_boot_batch)(result, df, stat, b) for b in batches)
@@ -882,6 +883,40 @@ def average_marginal_effects(result: MarginResults, df: pd.DataFrame,
                               f"pairs bootstrap ({n_boot} replications, {failed} failed, seed "
                               f"{seed}), percentile interval")
     return out
+
+
+def average_marginal_effects_at(result: MarginResults, df: pd.DataFrame,
+                                params: pd.Series | np.ndarray) -> pd.Series:
+    """The average marginal effects of clustering at other parameter values.
+
+    The point estimates of :func:`average_marginal_effects` with ``params`` in place of the
+    result's estimates, on the same firms: e.g. the AMEs at the true parameters of a synthetic
+    draw, the truth that the estimated AMEs are compared with.
+
+    Parameters
+    ----------
+    result : MarginResults
+        From :func:`initiation`, :func:`intensity` or :func:`two_part` (its model, sample and
+        parameter names).
+    df : DataFrame
+        The prepared data (all firms) the result was estimated on.
+    params : Series or array
+        The parameter vector: a Series is aligned with ``result.params`` by name; an array is
+        taken in the order of ``result.params``.
+
+    Returns
+    -------
+    Series
+        Named ``ame``, index ``group`` (``serial``, ``non-serial``, ``serial − non-serial``).
+    """
+    if isinstance(params, pd.Series):
+        theta = params.reindex(result.params.index).to_numpy()
+    else:
+        theta = np.asarray(params, dtype=float)
+    if theta.shape != (len(result.params),):
+        raise ValueError(f"params must have {len(result.params)} values, got shape {theta.shape}")
+    value = _Evaluator(result, df).ames(theta)
+    return pd.Series(value, index=pd.Index([*GROUPS, DIFFERENCE], name="group"), name="ame")
 
 
 def turning_point(result: MarginResults, group: Group = "non-serial", level: float = 0.95

@@ -36,6 +36,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from clusterpolicy.core import seeding
 from clusterpolicy.core.notes import warnings_to_notes
 from clusterpolicy.core.results import EstimationResults
 
@@ -430,7 +431,7 @@ def match(
 
     treated_pos = np.flatnonzero(treated_mask & on_support)
     control_pos = np.flatnonzero(~treated_mask)
-    rng = np.random.default_rng(seed)
+    rng = seeding.generator(seed)
     d_t = dist[treated_pos]
     if order == "largest":
         seq = np.argsort(-d_t, kind="stable")

@@ -1,7 +1,8 @@
 """Firm-block bootstrap: reproducible from a seed whatever the number of workers.
 
-Replicate ``r`` draws its firms with ``numpy.random.default_rng(SeedSequence(seed).spawn(B)[r])``,
-so the draws do not depend on how replicates are batched or on which worker runs them. Firms
+Replicate ``r`` draws its firms with ``numpy.random.default_rng(SeedSequence(seed).spawn(B)[r])``
+(the package's seeding scheme, :mod:`clusterpolicy.core.seeding`), so the draws do not depend
+on how replicates are batched or on which worker runs them. Firms
 are drawn whole; a firm drawn ``c`` times enters with frequency weight ``c``, which is the same
 estimator as stacking ``c`` copies of the firm as distinct panels (lags never cross firms).
 
@@ -19,11 +20,13 @@ from dataclasses import dataclass
 import numpy as np
 from joblib import Parallel, delayed
 
+from clusterpolicy.core import seeding
+
 __all__ = ["BootstrapOutput", "firm_bootstrap", "replicate_weights", "seed_sequence"]
 
 
 def seed_sequence(seed: int | np.random.SeedSequence | None) -> np.random.SeedSequence:
-    """``seed`` as a SeedSequence.
+    """``seed`` as a SeedSequence (:func:`clusterpolicy.core.seeding.sequence`).
 
     Parameters
     ----------
@@ -34,9 +37,7 @@ def seed_sequence(seed: int | np.random.SeedSequence | None) -> np.random.SeedSe
     -------
     numpy.random.SeedSequence
     """
-    if isinstance(seed, np.random.SeedSequence):
-        return seed
-    return np.random.SeedSequence(seed)
+    return seeding.sequence(seed)
 
 
 def replicate_weights(seq: np.random.SeedSequence, firm: np.ndarray, n_firms: int) -> np.ndarray:
@@ -56,7 +57,7 @@ def replicate_weights(seq: np.random.SeedSequence, firm: np.ndarray, n_firms: in
     numpy.ndarray
         One float weight per row.
     """
-    rng = np.random.default_rng(seq)
+    rng = seeding.generator(seq)
     counts = np.bincount(rng.integers(0, n_firms, n_firms), minlength=n_firms)
     return counts[firm].astype(float)
 
@@ -145,7 +146,7 @@ def firm_bootstrap(
     -------
     BootstrapOutput
     """
-    seqs = seed.spawn(replications)
+    seqs = seeding.spawn(seed, replications)
     batches = [seqs[i : i + batch_size] for i in range(0, replications, batch_size)]
     if n_jobs == 1 or len(batches) == 1:
         parts = [_run_batch(fn, b, firm, n_firms, k) for b in batches]
