@@ -19,7 +19,7 @@ pytestmark = pytest.mark.reference
 
 # prodest 1.0.1's prodestWRDG ("IV version") is not reproduced exactly yet (variant="iv" is Stata
 # prodest's stacked IV; see clusterpolicy.estimators.production.estimate): its rows are tested separately.
-KNOWN_DIFFERENCES = {"WRDG_table1", "WRDG_inv_sec33"}
+WOOLDRIDGE_IV = {"WRDG_table1", "WRDG_inv_sec33"}
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_table_shape(both):
 
 
 def test_every_compared_number_is_within_tolerance(both):
-    compared = both[(both["check"] != "none") & ~both["setting"].isin(KNOWN_DIFFERENCES)]
+    compared = both[both["check"] != "none"]
     bad = compared[~compared["within"].astype(bool)]
     assert bad.empty, bad[["setting", "quantity", "ours", "reference", "abs_diff", "tolerance"]].to_string()
 
@@ -68,19 +68,14 @@ def test_verdicts_follow_the_tolerances(both):
     assert (loose["within"].astype(bool) == ratio.between(*validation.RATIO)).all()
 
 
-def test_wooldridge_iv_is_close_and_shown_honestly(tfp):
-    iv = tfp[tfp["setting"].isin(KNOWN_DIFFERENCES) & (tfp["check"] == "tight")]
-    assert len(iv) == 2 * 7
-    coefs = iv[iv["group"] == "coefficient"]
-    assert (coefs["abs_diff"] < 5e-3).all()  # as tests/test_production.py
-    assert (coefs["tolerance"] == "1e-4").all()
-    assert (coefs["within"].astype(bool) == (coefs["abs_diff"] <= 1e-4)).all()
-
-
-@pytest.mark.xfail(strict=False, reason="prodestWRDG's exact IV design is not reproduced yet")
-def test_wooldridge_iv_matches_prodest(tfp):
-    iv = tfp[tfp["setting"].isin(KNOWN_DIFFERENCES) & (tfp["check"] != "none")]
-    assert iv["within"].astype(bool).all()
+def test_wooldridge_iv_reproduces_prodest_to_the_last_digit(tfp):
+    """prodestWRDG's "IV version" (variant prodest_iv): coefficients and its reported standard
+    errors, on both proxies, within the tight tolerance (in fact about 1e-14)."""
+    iv = tfp[tfp["setting"].isin(WOOLDRIDGE_IV) & (tfp["check"] != "none")]
+    assert len(iv[iv["check"] == "tight"]) == 2 * 7
+    assert iv["within"].astype(bool).all(), iv[["setting", "quantity", "abs_diff"]].to_string()
+    assert (iv.loc[iv["group"] == "coefficient", "abs_diff"] < 1e-10).all()
+    assert set(iv["estimator"]) == {"Wooldridge IV", "Wooldridge IV, proxy inv"}
 
 
 def test_every_reference_number_has_a_row(reference_dir, both):
@@ -202,7 +197,7 @@ def test_tfp_findings(comparison, tfp):
     assert [n["validation_acf_fx1"], n["validation_acf_fx2"], n["validation_acf_sx"]] == root["ours"].tolist()
     assert 0 <= n["validation_acf_criterion"] < 1e-20
     assert n["validation_acf_n_valley"] >= 1  # prodest's default start (ACF_table1) stops in the valley
-    iv = tfp[tfp["setting"].isin(KNOWN_DIFFERENCES)]
+    iv = tfp[tfp["setting"].isin(WOOLDRIDGE_IV)]
     assert n["validation_iv_n_outside"] == len(validation.outside(iv))
     assert findings.iv_within == (n["validation_iv_n_outside"] == 0)
     assert n["validation_iv_max_abs_diff"] < 5e-3

@@ -322,8 +322,10 @@ def _run_spec(entry: dict[str, Any]) -> tuple[str, str, dict[str, Any], str]:
     if re.search(r"exit\s*=\s*TRUE", call):
         options["exit"] = True
     if method == "wooldridge":
-        options["variant"] = {"WRDG": "iv", "WRDG.GMM": "gmm", "ROB-IV": "rob"}[entry["method"]]
-    label = {"op": "OP", "lp": "LP", "acf": "ACF"}.get(method) or f"Wooldridge {options['variant'].upper()}"
+        # prodestWRDG ("IV version") is its own two-step design, reproduced by "prodest_iv"
+        options["variant"] = {"WRDG": "prodest_iv", "WRDG.GMM": "gmm", "ROB-IV": "rob"}[entry["method"]]
+    label = ({"op": "OP", "lp": "LP", "acf": "ACF"}.get(method)
+             or "Wooldridge " + {"prodest_iv": "IV", "gmm": "GMM", "rob": "ROB"}[options["variant"]])
     if options.get("exit"):
         label += ", exit"
     if method == "wooldridge" and proxy == "inv":
