@@ -195,7 +195,7 @@ def test_innovative_groups_balance_classify_and_count():
     assert table.loc["other", ["member firms", "never members"]].tolist() == [120, 120]
     assert table.loc["highly innovative", "mean patents per year (pre-period)"] == pytest.approx(2.0)
     assert set(groups.panel["group"]) == {"highly innovative", "other", "not classified"}
-    assert groups.notes == ((synthesis.TFP_SOURCE, "a note"),)
+    assert groups.notes == ((productivity.TFP_SOURCE, "a note"),)
     # every firm classified: no "not classified" row
     complete = _tfp_panel(n=300).query("firm_id != 'f0300'")
     assert "not classified" not in synthesis.innovative_groups(complete).table.index

@@ -24,6 +24,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 
 
 def make_parser() -> argparse.ArgumentParser:
+    """The argument parser of the command line, one subcommand per command."""
     parser = argparse.ArgumentParser(prog="python -m clusterpolicy", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -57,6 +58,7 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line on ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
     args = make_parser().parse_args(argv)
 
     try:

@@ -211,6 +211,7 @@ def is_notebook_source(path: Path) -> bool:
 
 
 def read_notebook(path: Path) -> nbformat.NotebookNode:
+    """A chapter source (MyST Markdown notebook or ``.ipynb``) as a notebook, read by jupytext."""
     import jupytext
 
     return jupytext.read(path)
@@ -269,6 +270,15 @@ def parse_cli_value(raw: str, default: Any) -> Any:
 
 
 def load_params_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The parameters of a ``--params`` file (YAML: name -> value).
+
+    A relative ``*_path`` value is taken relative to the file, not to the working directory.
+
+    Raises
+    ------
+    BuildError
+        When the file is missing, is not valid YAML or does not map names to values.
+    """
     file = Path(path)
     if not file.is_file():
         raise BuildError(f"parameters file not found: {path}")
@@ -322,6 +332,7 @@ def resolve_overrides(
 
 
 def effective_parameters(chapter: Chapter, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The values a chapter runs with: each parameter it declares, overridden by the run's."""
     return {name: overrides.get(name, default) for name, default in chapter.parameters.items()}
 
 
@@ -340,6 +351,8 @@ def check_paths(chapter: Chapter, params: Mapping[str, Any]) -> None:
 # -- cache -----------------------------------------------------------------------------------------
 def cache_key(chapter: Chapter, params: Mapping[str, Any], package_digest: str,
               versions: Mapping[str, str]) -> str:
+    """The cache key of an execution: the chapter's source, its parameters, the package's
+    source digest and the versions of the key distributions (and the cache format)."""
     payload = {
         "format": CACHE_FORMAT,
         "source": provenance.sha256_file(chapter.source),
@@ -426,6 +439,7 @@ def _source_line(chapter: Chapter, cell_source: str) -> int | None:
 
 
 def hide_injected_parameters(notebook: nbformat.NotebookNode) -> None:
+    """Tag the cell papermill injected with the run's parameters ``remove-cell`` (in place)."""
     for cell in notebook.cells:
         tags = cell.get("metadata", {}).get("tags", [])
         if "injected-parameters" in tags and "remove-cell" not in tags:

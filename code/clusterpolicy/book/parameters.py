@@ -18,6 +18,7 @@ from clusterpolicy.core.seeding import DEFAULT_SEED
 from clusterpolicy.data.schemas import DEFAULT_CLUSTERS
 from clusterpolicy.studies.productivity import TFP_SETTINGS
 
+#: Every shared parameter with its default value (read-only).
 SHARED: MappingProxyType[str, Any] = MappingProxyType({
     # the default data: synthetic, written by `python -m clusterpolicy synth`
     "panel_path": "../data/synthetic/panel.parquet",

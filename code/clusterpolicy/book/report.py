@@ -50,7 +50,8 @@ def glue_flag(name: str, value: bool) -> bool:
     """Glue a condition that decides which cells of the page are shown.
 
     A Markdown cell with the metadata ``+++ {"show_if": "name"}`` (or ``"not name"``) is kept
-    by the build only when the flag is true (false): see :func:`clusterpolicy.build.apply_conditions`.
+    by the build only when the flag is true (false): see
+    :func:`clusterpolicy.book.build.apply_conditions`.
     """
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"glue_flag({name!r}): expected a bool, got {type(value).__name__}")
@@ -122,7 +123,9 @@ def _has_meaningful_index(table: pd.DataFrame) -> bool:
 
 
 def glue_table(name: str, table: pd.DataFrame, floatfmt: str | dict[str, str] = ",.3f") -> pd.DataFrame:
-    """Glue a table as MyST Markdown, for a numbered, captioned table in the page::
+    """Glue a table as MyST Markdown, for a numbered, captioned table in the page.
+
+    The page shows it with::
 
         :::{table} Caption.
         :name: tbl-name

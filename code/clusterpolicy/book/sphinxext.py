@@ -18,5 +18,6 @@ def _fix_citation_roles(app: Any, pagename: str, templatename: str, context: dic
 
 
 def setup(app: Any) -> dict[str, Any]:
+    """Register the extension with Sphinx (safe for parallel reading and writing)."""
     app.connect("html-page-context", _fix_citation_roles)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

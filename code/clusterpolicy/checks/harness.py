@@ -30,11 +30,11 @@ from clusterpolicy.core import parallel, seeding
 
 __all__ = ["COLUMNS", "Replicate", "failure", "row", "simulate", "summarise"]
 
-#: Columns of the table of :func:`simulate`: one row per replication, estimator and estimand.
+#: Columns of the table of :func:`simulate` (one row per replication, estimator and estimand).
 COLUMNS = ["replication", "estimator", "estimand", "estimate", "se", "truth", "nominal", "notes",
            "failed"]
 
-#: One replication: ``replicate(seq, **options)`` -> rows (dicts of :data:`COLUMNS` without
+#: One replication, ``replicate(seq, **options)`` -> rows (dicts of :data:`COLUMNS` without
 #: ``replication``, e.g. made with :func:`row`).
 Replicate = Callable[..., list[dict[str, Any]]]
 

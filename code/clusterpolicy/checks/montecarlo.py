@@ -116,14 +116,14 @@ def scaled_shape(shape: Any, firms: int) -> Any:
 
     Parameters
     ----------
-    shape : str or PanelShape
+    shape : str or ~clusterpolicy.synthetic.PanelShape
         A shape or its name (:func:`clusterpolicy.synthetic.get_shape`).
     firms : int
         Firms of the panel.
 
     Returns
     -------
-    PanelShape
+    ~clusterpolicy.synthetic.PanelShape
         The shape with each cluster's ``members`` scaled (at least 1).
     """
 
@@ -335,6 +335,7 @@ def replicate_internationalization(seq: np.random.SeedSequence, n_pairs: int = 4
             if r["estimator"] != serial_montecarlo.VERDICT and r["estimand"] in quantities]
 
 
+#: The replication function of each estimator of the study, by key.
 ESTIMATORS: dict[str, Callable[..., list[dict[str, Any]]]] = {
     "acf": replicate_acf,
     "cs": replicate_cs,
@@ -444,7 +445,7 @@ def display_labels(index: Iterable[tuple[str, str]], acf_industry: str
 
     Parameters
     ----------
-    index : iterable of (str, str)
+    index : iterable of tuple of str
         Pairs (estimator, estimand) of the table of :func:`run`.
     acf_industry : str
         NACE code of the ACF estimands: ``"ACF (NACE <code>)"``, the estimand without its

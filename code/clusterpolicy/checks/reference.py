@@ -88,6 +88,7 @@ __all__ = [
 TFP_FILES = ("tfp/prodest_chilean.csv", "tfp/reference_chilean.json")
 DID_FILES = ("did/mpdta.csv", "did/reference_mpdta.json", "did/reference_mpdta_twfe_sunab_bacon.json")
 
+#: The columns of the comparison tables (one row per reference number).
 COLUMNS = ["family", "software", "estimator", "setting", "group", "quantity", "ours", "reference", "abs_diff",
            "tolerance", "check", "within", "note", "ref_key"]
 
@@ -183,7 +184,7 @@ def reference_numbers(reference_dir: str | Path) -> pd.DataFrame:
     -------
     pandas.DataFrame
         ``ref_key`` (``file:path/in/json``) and ``value``: numeric leaves, except inputs and
-        metadata (:data:`NOT_RESULTS`) and row identifiers (:data:`IDENTIFIERS`).
+        metadata (``NOT_RESULTS``) and row identifiers (``IDENTIFIERS``).
 
     Raises
     ------
@@ -1084,7 +1085,7 @@ def availability(reference_dir: str | Path) -> tuple[bool, str]:
 
     Returns
     -------
-    tuple of (bool, str)
+    tuple of bool and str
         ``(True, "")`` when every reference file is there; otherwise ``False`` and the reason
         in MyST Markdown: the directory does not exist, or which files it lacks, and how to
         restore them.
@@ -1324,7 +1325,8 @@ def cs_setting_label(key: str) -> str:
                        parts["est_method"], parts["base_period"]])
 
 
-#: The other DiD estimators the page names one by one: family -> key of ``validation_n_out_<key>``.
+#: The other DiD estimators the page names one by one (family -> key of
+#: ``validation_n_out_<key>``).
 OTHER_DID = {"TWFE": "twfe", "Sun–Abraham": "sunab", "Goodman-Bacon": "bacon", "did2s / imputation": "did2s"}
 
 

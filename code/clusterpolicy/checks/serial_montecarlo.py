@@ -51,7 +51,7 @@ __all__ = ["MC_TERMS", "VERDICT", "MonteCarloResults", "monte_carlo", "replicate
 
 #: The coefficients each replication records (besides the AMEs by group).
 MC_TERMS = ("z", "z2", "serial", "serial_z", "serial_z2", *CONTROLS)
-#: Estimator of the verdict rows: estimand the finding's glue name, estimate 1 or 0.
+#: Estimator of the verdict rows (estimand the finding's glue name, estimate 1 or 0).
 VERDICT = "verdict"
 #: Columns of :attr:`MonteCarloResults.draws`.
 DRAW_COLUMNS = ["rep", "seed", "margin", "quantity", "estimate", "std_error", "truth", "covered"]
@@ -70,7 +70,7 @@ def replicate_margins(seq: np.random.SeedSequence, n_pairs: int = 400,
     n_pairs : int, default 400
         Matched pairs of the sample.
     truth : mapping, optional
-        Parameters of the generator (default: :func:`synthetic.default_tech_truth`).
+        Parameters of the generator (default: :func:`clusterpolicy.synthetic.default_tech_truth`).
     level : float, default 0.95
         Confidence level of the AMEs (``1 - level`` the significance of the verdicts).
 
@@ -211,7 +211,7 @@ def monte_carlo(n_reps: int = 50, seed: int = seeding.DEFAULT_SEED, n_jobs: int 
     n_pairs : int
         Pairs per synthetic data set.
     truth : mapping, optional
-        Parameters of the generator (default: :func:`synthetic.default_tech_truth`).
+        Parameters of the generator (default: :func:`clusterpolicy.synthetic.default_tech_truth`).
     level : float
         Confidence level of the intervals (and ``1 - level`` the significance of the verdicts).
     batch_size : int, optional

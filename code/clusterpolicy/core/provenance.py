@@ -16,12 +16,13 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
+#: Environment variable naming the input log of the running chapter (set by the build).
 INPUT_LOG_ENV = "CLUSTERPOLICY_INPUT_LOG"
-# Directory for results that several chapters share, set by the build
-# (see clusterpolicy.studies.productivity).
+#: Environment variable naming the directory for results that several chapters share, set by
+#: the build (see :mod:`clusterpolicy.studies.productivity`).
 WORK_CACHE_ENV = "CLUSTERPOLICY_WORK_CACHE"
 
-# Distributions whose versions can change a number in the book.
+#: Distributions whose versions can change a number in the book.
 KEY_DISTRIBUTIONS = (
     "clusterpolicy",
     "numpy",
@@ -116,6 +117,7 @@ def track_input(path: str | os.PathLike[str]) -> Path:
     return resolved
 
 
+#: The checksum recorded for an input that a chapter looked for and did not find.
 ABSENT = "absent"
 
 

@@ -38,6 +38,7 @@ from clusterpolicy.core.notes import caught_warnings
 
 __all__ = ["DIAGONAL_COVARIANCE", "DISTRIBUTIONS", "Distribution", "EstimationResults", "caught_warnings"]
 
+#: The type of ``inference["distribution"]``, one of :data:`DISTRIBUTIONS`.
 Distribution = Literal["normal", "t"]
 
 #: The reference distributions ``inference["distribution"]`` may name.
@@ -229,7 +230,7 @@ class EstimationResults:
 
     @property
     def summary(self) -> str:
-        """The estimates as text: header, inference, table, the subclass's sections, notes."""
+        """The estimates as text (header, inference, table, the subclass's sections, notes)."""
         header = [f"{self.model}: {self.nobs} observations"]
         header += [f"  {key}: {value}" for key, value in self.inference.items()]
         lines = [*header, self.tidy().to_string(float_format=lambda v: f"{v:.4f}"), *self._sections()]

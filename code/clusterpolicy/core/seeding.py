@@ -31,7 +31,7 @@ import numpy as np
 DEFAULT_SEED = 20240624
 
 
-#: Streams of the synthetic generators: one per component, so changing one part of the
+#: Streams of the synthetic generators, one per component, so changing one part of the
 #: generator does not move the random numbers of the others.
 STREAMS = {"firms": 1, "productivity": 2, "membership": 3, "inputs": 4, "outputs": 5,
            "trade": 6, "mess": 7, "tech": 11}

@@ -15,19 +15,24 @@ from clusterpolicy.data import read
 Group = Literal["serial", "non-serial"]
 
 
+#: The columns of the tech-firm file that the study-2 models use.
 REQUIRED_COLUMNS = ("firm_id", "serial", "match_id", "industry", "clustering", "international",
                     "foreign_share", "employees", "age", "patents")
 
 
+#: The control variables of the margins models.
 CONTROLS = ("log_age", "log_employees", "log1p_patents")
 
 
+#: The model terms in clustering and serial innovation (``z`` is standardised log clustering).
 CLUSTERING_TERMS = ("z", "z2", "serial", "serial_z", "serial_z2")
 
 
+#: The two groups of innovators.
 GROUPS: tuple[Group, Group] = ("serial", "non-serial")
 
 
+#: The label of the difference between the groups.
 DIFFERENCE = "serial − non-serial"
 
 

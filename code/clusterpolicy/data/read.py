@@ -35,15 +35,17 @@ import pandera.pandas as pa
 from clusterpolicy.core.provenance import track_input
 from clusterpolicy.data.schemas import DEFAULT_CLUSTERS, ROW_RULES, SCHEMAS, SPECS, ColumnSpec, make_schema
 
-# Chapter parameters that name an input file, and the schema the file must satisfy: the build
-# checks them all before any chapter runs.
+#: Chapter parameters that name an input file, and the schema the file must satisfy (the build
+#: checks them all before any chapter runs).
 PARAMETER_SCHEMAS = {"panel_path": "panel", "membership_path": "membership",
                      "techfirms_path": "techfirms"}
 
 
+#: The number of offending rows a failure shows.
 MAX_EXAMPLES = 5
 
 
+#: The strings read as missing values.
 NA_STRINGS = ["", "NA", "N/A", "NaN", "nan", "NULL", "null", "None", "."]
 
 

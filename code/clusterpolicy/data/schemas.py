@@ -22,14 +22,16 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+#: The clusters of the default programme (the Flemish Spearhead Clusters).
 DEFAULT_CLUSTERS: tuple[str, ...] = ("Catalisti", "SIM", "VIL", "Flux50", "Flanders' FOOD",
                                      "De Blauwe Cluster", "MEDVIA")
 
 
+#: The names of the three inputs, each with its rule set in :data:`SPECS` and :data:`ROW_RULES`.
 SCHEMAS = ("panel", "membership", "techfirms")
 
 
-# NACE Rev. 2 divisions (2-digit codes).
+#: NACE Rev. 2 divisions (2-digit codes).
 NACE2_DIVISIONS: frozenset[str] = frozenset(
     f"{d:02d}" for d in [*range(1, 4), *range(5, 10), *range(10, 34), 35, *range(36, 40),
                          *range(41, 44), *range(45, 48), *range(49, 54), 55, 56,
@@ -79,9 +81,11 @@ def _fmt(v: float) -> str:
     return str(int(v)) if float(v).is_integer() else str(v)
 
 
+#: The range of plausible calendar years (inclusive).
 YEAR_RANGE = (1800, 2100)
 
 
+#: The columns of the firm panel.
 PANEL_COLUMNS: tuple[ColumnSpec, ...] = (
     ColumnSpec("firm_id", "string", "—", "firm identifier"),
     ColumnSpec("year", "int", "calendar year", "year of the annual accounts",
@@ -105,6 +109,7 @@ PANEL_COLUMNS: tuple[ColumnSpec, ...] = (
 )
 
 
+#: The columns of the cluster-membership file.
 MEMBERSHIP_COLUMNS: tuple[ColumnSpec, ...] = (
     ColumnSpec("firm_id", "string", "—", "firm identifier (as in the panel)"),
     ColumnSpec("cluster", "string", "—", "programme cluster (one of the run's `clusters`)"),
@@ -116,6 +121,7 @@ MEMBERSHIP_COLUMNS: tuple[ColumnSpec, ...] = (
 )
 
 
+#: The columns of the tech-firm cross-section (study 2).
 TECHFIRMS_COLUMNS: tuple[ColumnSpec, ...] = (
     ColumnSpec("firm_id", "string", "—", "firm identifier"),
     ColumnSpec("serial", "bool", "true/false", "serial innovator"),
@@ -133,6 +139,7 @@ TECHFIRMS_COLUMNS: tuple[ColumnSpec, ...] = (
 )
 
 
+#: The column specifications of each input, by schema name.
 SPECS: dict[str, tuple[ColumnSpec, ...]] = {
     "panel": PANEL_COLUMNS, "membership": MEMBERSHIP_COLUMNS, "techfirms": TECHFIRMS_COLUMNS}
 
@@ -171,6 +178,7 @@ def _matched_ok(df: pd.DataFrame) -> pd.Series:
     return ok.reindex(df.index).fillna(True).astype(bool)
 
 
+#: The rules across columns and rows of each input (keys, orderings), by schema name.
 ROW_RULES: dict[str, tuple[RowRule, ...]] = {
     "panel": (
         RowRule("(firm_id, year) must be unique", "firm_id, year", ("firm_id", "year"),

@@ -199,7 +199,7 @@ def initiation(df: pd.DataFrame, link: Link = "probit",
     Parameters
     ----------
     df : DataFrame
-        Output of :func:`prepare`.
+        Output of :func:`clusterpolicy.data.innovators.prepare`.
     link : {"probit", "logit"}
         Link function; probit is the main specification.
     controls : sequence of str
@@ -236,7 +236,7 @@ def intensity(df: pd.DataFrame, model: IntensityModel = "fractional_logit",
     Parameters
     ----------
     df : DataFrame
-        Output of :func:`prepare` (all firms; the function selects the sample).
+        Output of :func:`clusterpolicy.data.innovators.prepare` (all firms; the function selects the sample).
     model : {"fractional_logit", "tobit"}
     controls : sequence of str
     robust : bool

@@ -22,7 +22,7 @@ per section of the page, each returning a frozen dataclass:
   selection on pre-period TFP, what conditioning on pre-period TFP removes.
 
 Every result carries ``notes``: source -> what the estimators reported (their warnings,
-caught with :func:`clusterpolicy.core.results.caught_warnings`, and their own notes), which
+caught with :func:`clusterpolicy.core.notes.caught_warnings`, and their own notes), which
 :func:`notes_markdown` lists for the page.
 
 The building blocks are public too: :func:`balanced_panel`, :func:`add_firm_covariates`,
@@ -51,7 +51,7 @@ from clusterpolicy import synthetic
 from clusterpolicy.core.results import caught_warnings
 from clusterpolicy.data import read, samples
 from clusterpolicy.estimators import did
-from clusterpolicy.studies.productivity import TFP_SETTINGS, TFPSettings, firm_tfp
+from clusterpolicy.studies.productivity import TFP_SETTINGS, TFP_SOURCE, TFPSettings, firm_tfp
 
 __all__ = [
     "COVARIATES",
@@ -208,8 +208,8 @@ def balanced_panel(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Keep the units observed in every period of the panel; count the others by reason.
 
-    Each dropped unit is counted once, under the first reason that applies, in the order of
-    :data:`REASONS` (late entry, early exit, gap).
+    Each dropped unit is counted once, under the first reason that applies, in this order: late
+    entry, early exit, gap.
 
     Returns
     -------
@@ -430,11 +430,11 @@ def significance_verdict(p_value: float, level: float = 0.05) -> str:
 # ----------------------------------------------------------------------------------------------
 # The estimation panel
 # ----------------------------------------------------------------------------------------------
-#: Matching covariates of the conditional DiD (pre-period means; industry: last pre-period
-#: value; ``last_pre_log_tfp``: the level in the last pre-period year).
+#: Matching covariates of the conditional DiD (pre-period means; for industry the last
+#: pre-period value; ``last_pre_log_tfp`` is the level in the last pre-period year).
 COVARIATES = ("log_employment", "age", "capital_intensity", "nace2", "log_tfp", "last_pre_log_tfp")
-#: Time-invariant covariates of the doubly robust Callaway-Sant'Anna (no industry: it keeps the
-#: small cohorts' score models stable).
+#: Time-invariant covariates of the doubly robust Callaway-Sant'Anna (without industry, which
+#: keeps the small cohorts' score models stable).
 CS_COVARIATES = ("pre_log_employment", "age_pre", "pre_capital_intensity", "pre_log_tfp",
                  "last_pre_log_tfp")
 #: Row labels of the balance table.
@@ -445,7 +445,6 @@ COVARIATE_LABELS = {
     "log_tfp": "log TFP, mean",
     "last_pre_log_tfp": "log TFP, last year",
 }
-TFP_SOURCE = "TFP estimation (clusterpolicy.tfp)"
 Y, UNIT, TIME, COHORT = "log_tfp", "firm_id", "year", "cohort"
 
 
@@ -482,7 +481,7 @@ class EstimationPanel:
     n_firms_balanced, n_treated, n_never
         Firms of the balanced panel; members; never-members.
     notes
-        The TFP estimation's warnings (source ``TFP estimation (clusterpolicy.tfp)``).
+        The TFP estimation's warnings (source :data:`~clusterpolicy.studies.productivity.TFP_SOURCE`).
     """
 
     full: pd.DataFrame
@@ -515,7 +514,7 @@ class EstimationPanel:
 
     @property
     def ramp_years(self) -> int:
-        """Years over which the true effect ramps up (0: constant, or real data)."""
+        """Years over which the true effect ramps up (0 for a constant effect, or real data)."""
         return int((self.truth or {}).get("treatment", {}).get("ramp_years", 0) or 0)
 
     @property
@@ -597,7 +596,8 @@ def panel_from_tfp(
     full
         Firm-years with ``firm_id, year, cohort, member, log_tfp, employment,
         log_employment`` (and what :func:`add_firm_covariates` uses: ``founding_year``,
-        ``log_capital``), e.g. :attr:`clusterpolicy.studies.productivity.FirmTFP.data`.
+        ``log_capital``), e.g. the ``data`` of a
+        :class:`~clusterpolicy.studies.productivity.FirmTFP`.
     membership
         The membership file as read (for the clusters of the members).
     clusters, truth, notes
@@ -997,8 +997,9 @@ def event_study_figure(
         with its band, and its TWFE event study with 95% intervals.
     theta : float or None
         The true effect (synthetic data), drawn as a dashed line.
-    published_range : (float, float)
-        Drawn as a grey band when there is no ``theta`` (real data).
+    published_range : tuple of float
+        The published (low, high) range, drawn as a grey band when there is no ``theta`` (real
+        data).
 
     Returns
     -------
@@ -1259,7 +1260,7 @@ def heterogeneity(
     caliper: float,
     seed: int,
 ) -> Heterogeneity:
-    """The conditional DiD by size class and by cluster (:func:`group_effects`).
+    """The conditional DiD by size class and by cluster (``group_effects``).
 
     Parameters
     ----------
@@ -1649,11 +1650,12 @@ def export_potential_outcomes(
 
     Parameters
     ----------
-    panel_path : path
+    panel_path : str or path-like
         The panel file; its ``*.truth.json`` is read with
         :func:`clusterpolicy.synthetic.read_truth`.
     panel : DataFrame, optional
-        The panel as loaded by :func:`clusterpolicy.read.load_panel` (read when not given).
+        The panel as loaded by :func:`clusterpolicy.data.read.load_panel` (read when not
+        given).
     precision : float
         ``export_precision`` of the expected-share worlds.
 

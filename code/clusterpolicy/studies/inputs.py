@@ -519,7 +519,7 @@ def descriptives(panel: pd.DataFrame, membership: pd.DataFrame) -> Descriptives:
     return Descriptives(statistics=samples.descriptive_statistics(usable), joins=joins)
 
 
-#: The pre-period differences the page and the scorecard quote: key -> row of the comparison.
+#: The pre-period differences the page and the scorecard quote (key -> row of the comparison).
 PRE_PERIOD_ROWS = {"size": "size: log employment (FTE)", "age": "age (years)",
                    "capint": "capital intensity: log capital per FTE"}
 

@@ -71,6 +71,10 @@ CACHE_FORMAT = 1
 PathLike = str | os.PathLike[str]
 
 
+#: How the notes of the pages that use the TFP panel name its estimation.
+TFP_SOURCE = "TFP estimation (clusterpolicy.studies.productivity)"
+
+
 @dataclass(frozen=True)
 class TFPSettings:
     """How firm-year TFP is measured wherever the book uses it as an outcome.
@@ -110,8 +114,8 @@ MEMBER = "member"
 UNIT, TIME = "firm_id", "year"
 LABOUR, CAPITAL = FREE[0], STATE[0]
 
-#: The chapter's estimators: label on the page -> method of
-#: :func:`clusterpolicy.estimators.production.estimate_by`, in the order of the page's columns.
+#: The chapter's estimators (label on the page -> method of
+#: :func:`clusterpolicy.estimators.production.estimate_by`), in the order of the page's columns.
 METHODS: Mapping[str, str] = {"OLS": "ols", "FE": "fe", "OP": "op", "LP": "lp", "ACF": "acf",
                               "Wooldridge": "wooldridge"}
 #: The control-function estimators, which have standard errors only when bootstrapped.
@@ -146,7 +150,8 @@ class FirmTFP:
         year, 0 for never-members), ``member`` (0/1), ``log_tfp`` and the log inputs, plus the
         panel's other columns.
     production
-        The per-industry production-function estimates (:class:`production.ProductionByResults`).
+        The per-industry production-function estimates
+        (:class:`~clusterpolicy.estimators.production.ProductionByResults`).
     sample
         Rows read, dropped by reason (logs of non-positive values, no TFP) and used.
     notes
@@ -266,7 +271,7 @@ def firm_tfp(
     ----------
     panel_path, membership_path
         The firm panel and the cluster-membership file (validated by
-        :mod:`clusterpolicy.schemas`; both are recorded as inputs of the running chapter).
+        :mod:`clusterpolicy.data.schemas`; both are recorded as inputs of the running chapter).
     clusters
         Cluster names the membership file may use (default: the programme's seven).
     settings
@@ -363,7 +368,7 @@ class ProductivityData:
 
     @property
     def numbers(self) -> dict[str, int]:
-        """``rows_sample`` and ``firms_sample``: firm-years and firms of the sample."""
+        """Firm-years and firms of the sample, as ``rows_sample`` and ``firms_sample``."""
         used = self.construction.loc["used"]
         return {"rows_sample": int(used["rows remaining"]),
                 "firms_sample": int(used["firms remaining"])}
@@ -424,7 +429,7 @@ def industry_estimates(fit: production.ProductionByResults) -> pd.DataFrame:
 
     Parameters
     ----------
-    fit : ProductionByResults
+    fit : ~clusterpolicy.estimators.production.ProductionByResults
         Estimates by industry (:func:`~clusterpolicy.estimators.production.estimate_by`).
 
     Returns
@@ -467,9 +472,9 @@ class MethodFits:
 
     Attributes
     ----------
-    fits : dict of str to ProductionByResults
+    fits : dict of str to ~clusterpolicy.estimators.production.ProductionByResults
         Label (:data:`METHODS`) -> estimates by industry, in the order of the page.
-    acf_none : ProductionByResults
+    acf_none : ~clusterpolicy.estimators.production.ProductionByResults
         ACF without membership in the law of motion.
     settings : TFPSettings
         The settings of the estimation (those of the TFP panel).
@@ -509,8 +514,8 @@ class MethodFits:
 
     @property
     def texts(self) -> dict[str, str]:
-        """``boot_list`` and ``noboot_list``: the control-function estimators with and without
-        bootstrapped standard errors, as prose lists them."""
+        """The control-function estimators with and without bootstrapped standard errors, as
+        prose lists them (``boot_list`` and ``noboot_list``)."""
         others = [m for m in CONTROL_FUNCTION if m not in self.bootstrapped]
         return {"boot_list": join_names(self.bootstrapped, "none of them"),
                 "noboot_list": join_names(others, "none")}
@@ -713,7 +718,7 @@ def coefficient_table(fits: MethodFits, key: Literal["beta_l", "beta_k"],
     key : {"beta_l", "beta_k"}
         The labour or the capital elasticity.
     true_industries : pandas.DataFrame, optional
-        The truth (:attr:`ProductivityData.true_industries`): a first column ``truth``.
+        The truth (the ``true_industries`` of a :class:`ProductivityData`): a first column ``truth``.
 
     Returns
     -------
@@ -827,7 +832,7 @@ def estimator_errors(fits: MethodFits, true_industries: pd.DataFrame) -> dict[st
     fits : MethodFits
         The page's estimates.
     true_industries : pandas.DataFrame
-        The truth (:attr:`ProductivityData.true_industries`).
+        The truth (the ``true_industries`` of a :class:`ProductivityData`).
 
     Returns
     -------
@@ -867,7 +872,7 @@ def root_diagnostics(fit: production.ProductionByResults) -> pd.DataFrame:
 
     Parameters
     ----------
-    fit : ProductionByResults
+    fit : ~clusterpolicy.estimators.production.ProductionByResults
         ACF estimates by industry.
 
     Returns
@@ -1103,6 +1108,7 @@ def law_of_motion_comparison(data: ProductivityData, fits: MethodFits) -> LawOfM
 # ----------------------------------------------------------------------------------------------
 # Chapter 03: members and non-members
 # ----------------------------------------------------------------------------------------------
+#: The labels of the two groups the member comparison sets side by side.
 MEMBERS, NON_MEMBERS = "members (ever)", "non-members"
 
 

@@ -141,7 +141,7 @@ class StudyData:
 
     @property
     def size_in_pairs(self) -> int:
-        """The data's size in pairs (firms // 2): the Monte Carlo draws data sets this large."""
+        """The data's size in pairs (firms // 2), the size of the data sets the Monte Carlo draws."""
         return int(len(self.frame) // 2)
 
 
@@ -217,15 +217,15 @@ class MarginFits:
 
     Attributes
     ----------
-    initiation : MarginResults
+    initiation : ~clusterpolicy.estimators.margins.MarginResults
         Probit of ``international`` (main).
-    intensity : MarginResults
+    intensity : ~clusterpolicy.estimators.margins.MarginResults
         Fractional logit of ``foreign_share`` among internationalized firms (main).
-    two_part : MarginResults
+    two_part : ~clusterpolicy.estimators.margins.MarginResults
         The two combined: the unconditional expected share.
-    initiation_logit : MarginResults
+    initiation_logit : ~clusterpolicy.estimators.margins.MarginResults
         Logit of ``international`` (robustness).
-    tobit : MarginResults
+    tobit : ~clusterpolicy.estimators.margins.MarginResults
         Two-limit Tobit of the share of all firms (robustness).
     """
 
@@ -237,7 +237,7 @@ class MarginFits:
 
     @property
     def main(self) -> dict[str, MarginResults]:
-        """The main specification, margin -> result: the models the verdicts are read from."""
+        """The main specification (margin -> result), the models the verdicts are read from."""
         return {"initiation": self.initiation, "intensity": self.intensity}
 
     def by_name(self) -> dict[str, MarginResults]:
@@ -292,7 +292,7 @@ def _coefficient_cell(res: MarginResults, term: str) -> str:
 def estimates_table(fits: MarginFits) -> pd.DataFrame:
     """Coefficients of the four single-equation models, side by side.
 
-    Each cell is ``estimate`` with significance stars (* 10%, ** 5%, *** 1%) and the
+    Each cell is ``estimate`` with significance stars (``*`` 10%, ``**`` 5%, ``***`` 1%) and the
     cluster-robust standard error in parentheses; empty where a model has no such term.
 
     Parameters
@@ -550,8 +550,8 @@ def balance_table(df: pd.DataFrame, matched_on: Sequence[str] = ("industry", "lo
         Variables of the matching; ``"industry"`` stands for all industry indicators.
     threshold : float
         Largest acceptable absolute standardised difference (Austin's 0.1).
-    variance_ratio : (float, float)
-        Acceptable range of the variance ratio for continuous matching variables.
+    variance_ratio : tuple of float
+        Acceptable (low, high) range of the variance ratio for continuous matching variables.
 
     Returns
     -------
@@ -849,7 +849,7 @@ def check_findings(results: Mapping[str, MarginResults], df: pd.DataFrame, alpha
 
     Parameters
     ----------
-    results : mapping of str to MarginResults
+    results : mapping of str to ~clusterpolicy.estimators.margins.MarginResults
         Margin label -> single-equation result, e.g. ``{"initiation": probit, "intensity":
         fractional_logit}``.
     df : DataFrame
@@ -1080,7 +1080,7 @@ def true_params(truth: Mapping[str, Any], result: MarginResults) -> pd.Series:
     ----------
     truth : mapping
         The truth file of synthetic tech-firm data.
-    result : MarginResults
+    result : ~clusterpolicy.estimators.margins.MarginResults
         A probit initiation or fractional-logit intensity result.
 
     Returns
@@ -1113,7 +1113,7 @@ def compare_truth(result: MarginResults, truth: Mapping[str, Any], level: float 
 
     Parameters
     ----------
-    result : MarginResults
+    result : ~clusterpolicy.estimators.margins.MarginResults
         A probit initiation or fractional-logit intensity result (:func:`true_params`).
     truth : mapping
         The truth file of synthetic tech-firm data.
@@ -1166,7 +1166,7 @@ def truth_comparison(fits: MarginFits, truth: Mapping[str, Any] | None
     ----------
     fits : MarginFits
     truth : mapping or None
-        The truth file of synthetic data (:attr:`StudyData.truth`).
+        The truth file of synthetic data (the ``truth`` of a :class:`StudyData`).
 
     Returns
     -------

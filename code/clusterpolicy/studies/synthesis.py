@@ -45,7 +45,6 @@ from clusterpolicy.studies import productivity
 __all__ = [
     "GROUPS",
     "MEASURE_TEXT",
-    "TFP_SOURCE",
     "ExportEffects",
     "ExportSamples",
     "GroupEffects",
@@ -82,7 +81,6 @@ MEASURE_TEXT = {"patents_per_fte": "patent applications per full-time employee",
                 "patents": "patent applications"}
 
 #: The source under which the notes of the TFP estimation are listed.
-TFP_SOURCE = "TFP estimation (clusterpolicy.tfp)"
 
 #: A note: where it comes from (an estimation step) and what it says.
 Note = tuple[str, str]
@@ -360,8 +358,9 @@ def innovative_groups(
     Parameters
     ----------
     data : DataFrame
-        Firm-year log TFP (:attr:`clusterpolicy.studies.productivity.FirmTFP.data`): ``firm_id``,
-        ``year``, ``cohort`` (0 = never member), ``log_tfp``, ``patents``, ``employment``.
+        Firm-year log TFP (the ``data`` of a
+        :class:`~clusterpolicy.studies.productivity.FirmTFP`): ``firm_id``, ``year``,
+        ``cohort`` (0 = never member), ``log_tfp``, ``patents``, ``employment``.
     measure : {"patents_per_fte", "patents"}
         The innovation measure.
     quantile : float
@@ -392,7 +391,7 @@ def innovative_groups(
     return InnovativeGroups(
         panel=panel, firms=firms, years=years, pre_years=tuple(pre_years), measure=measure,
         quantile=quantile, threshold=threshold, table=pd.DataFrame(rows).set_index("group"),
-        notes=tuple((TFP_SOURCE, note) for note in tfp_notes))
+        notes=tuple((productivity.TFP_SOURCE, note) for note in tfp_notes))
 
 
 # -- the effect on TFP by group ------------------------------------------------------------------
@@ -455,7 +454,7 @@ class GroupEffects:
 
     @property
     def mde(self) -> float:
-        """The difference detectable with 80% power at the 5% level: 2.8 standard errors."""
+        """The difference detectable with 80% power at the 5% level (2.8 standard errors)."""
         return 2.8 * self.difference_se
 
     @property

@@ -18,9 +18,11 @@ from clusterpolicy.synthetic.shapes import PanelShape, get_shape
 from clusterpolicy.synthetic.techfirms import generate_techfirms
 from clusterpolicy.synthetic.truth import truth_path
 
+#: The file name of each default dataset in the output directory, by schema name.
 FILES = {"panel": "panel.parquet", "membership": "membership.csv", "techfirms": "techfirms.csv"}
 
 
+#: The name of the checksum file written beside the default data (``sha256sum`` format).
 CHECKSUMS = "SHA256SUMS"
 
 

@@ -32,16 +32,21 @@ from scipy import special
 from clusterpolicy.core.seeding import DEFAULT_SEED, stream_rng
 from clusterpolicy.synthetic.shapes import PanelParams, PanelShape, get_shape
 
+#: The version of the generators, recorded in every truth file; regeneration requires the same.
 GENERATOR_VERSION = "1.0"
 
 
+#: The columns of the generated firm panel, in order.
 PANEL_COLUMNS = ["firm_id", "year", "nace2", "value_added", "employment", "capital", "materials",
                  "wage_bill", "investment", "founding_year", "exports", "patents"]
 
 
+#: The columns of the generated cluster-membership file, in order.
 MEMBERSHIP_COLUMNS = ["firm_id", "cluster", "join_year", "exit_year"]
 
 
+#: The significant digits to which generated values are rounded
+#: (:func:`~clusterpolicy.synthetic.round_significant`).
 SIGNIFICANT_DIGITS = 6
 
 

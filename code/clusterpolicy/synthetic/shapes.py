@@ -89,6 +89,7 @@ def _ind(nace2, label, weight, bl, bk, fte, va, kpf, mat, ls, pat=0.0, exp=0.0) 
     return Industry(nace2, label, weight, bl, bk, fte, va, kpf, mat, ls, pat, exp)
 
 
+#: The default shape, the Flemish Spearhead Cluster programme, calibrated to the published facts.
 FLANDERS = PanelShape(
     name="flanders",
     region="Flanders (Belgium)",
@@ -144,6 +145,7 @@ FLANDERS = PanelShape(
 )
 
 
+#: A fictional economy, deliberately unlike Flanders, for testing that nothing depends on it.
 OTHER = PanelShape(
     name="other",
     region="Ruritania (fictional)",
@@ -172,10 +174,19 @@ OTHER = PanelShape(
 )
 
 
+#: The known shapes by name (:func:`~clusterpolicy.synthetic.get_shape`).
 SHAPES: dict[str, PanelShape] = {s.name: s for s in (FLANDERS, OTHER)}
 
 
 def get_shape(shape: str | PanelShape) -> PanelShape:
+    """The shape named ``shape`` (a key of :data:`~clusterpolicy.synthetic.shapes.SHAPES`), or
+    ``shape`` itself if it is one.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name; the message lists the known shapes.
+    """
     if isinstance(shape, PanelShape):
         return shape
     try:

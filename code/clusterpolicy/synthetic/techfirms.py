@@ -16,6 +16,7 @@ from scipy import special, stats
 from clusterpolicy.core.seeding import DEFAULT_SEED, stream_rng
 from clusterpolicy.synthetic.panel import GENERATOR_VERSION, round_significant
 
+#: The columns of the generated tech-firm cross-section, in order.
 TECHFIRMS_COLUMNS = ["firm_id", "serial", "match_id", "industry", "region", "clustering",
                      "international", "foreign_share", "employees", "age", "patents"]
 
@@ -23,11 +24,13 @@ TECHFIRMS_COLUMNS = ["firm_id", "serial", "match_id", "industry", "region", "clu
 # --------------------------------------------------------------------------------------------
 # Tech firms (study 2)
 # --------------------------------------------------------------------------------------------
+#: The industries of the generated tech firms.
 TECH_INDUSTRIES = ("Semiconductors", "Software", "Medical devices", "Instruments",
                    "Communications equipment", "Specialty chemicals", "Biotechnology",
                    "Aerospace components")
 
 
+#: The number of regions over which the generated tech firms cluster.
 N_REGIONS = 40
 
 

@@ -111,7 +111,7 @@ def regenerate(panel_path: str | Path, panel: pd.DataFrame | None = None,
     panel_path
         The panel file (its ``*.truth.json`` is read through :func:`read_truth`).
     panel
-        The panel as loaded by :func:`clusterpolicy.schemas.load_panel`; read from
+        The panel as loaded by :func:`clusterpolicy.data.read.load_panel`; read from
         ``panel_path`` when not given.
     rtol
         Relative tolerance of the check of ``value_added`` (the file's floats are rounded to

@@ -62,8 +62,8 @@ class ConditionalDiDResults(DiDResults):
         ATT of each cohort with its counts.
     unmatched : DiDResults or None
         The same DiD with all never-treated units as controls (what matching changes).
-    matching : MatchResult or None
-        The full :class:`~clusterpolicy.estimators.matching.MatchResult`.
+    matching : ~clusterpolicy.estimators.matching.MatchResult or None
+        The full matching result.
     """
 
     balance: pd.DataFrame = field(default_factory=pd.DataFrame)

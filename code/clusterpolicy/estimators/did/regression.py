@@ -1,13 +1,13 @@
 """Regression-based DiD: two-way fixed effects, the TWFE event study and Sun & Abraham.
 
 The regressions run in pyfixest (which reproduces R fixest to about 1e-14), read through its
-public API (:mod:`._fixest`), with the fixest default inference: standard errors clustered by
-unit, small-sample correction ``(G/(G-1)) * ((N-1)/(N-K))`` where K leaves out the fixed
-effects nested in the cluster (R ``ssc(adj=TRUE, fixef.K="nested", cluster.adj=TRUE)``;
+public API (the private module ``_fixest``), with the fixest default inference: standard errors
+clustered by unit, small-sample correction ``(G/(G-1)) * ((N-1)/(N-K))`` where K leaves out the
+fixed effects nested in the cluster (R ``ssc(adj=TRUE, fixef.K="nested", cluster.adj=TRUE)``;
 pyfixest ``k_fixef="nonnested"``), and intervals and p-values from the t distribution with
 G - 1 degrees of freedom (fixest's ``t.df="min"``; ``inference["distribution"]`` and
-``inference["df"]``). :func:`did2s` computes its own GMM standard errors, as R did2s, and uses
-the normal distribution.
+``inference["df"]``). :func:`~clusterpolicy.estimators.did.did2s` computes its own GMM standard
+errors, as R did2s, and uses the normal distribution.
 """
 
 from __future__ import annotations

@@ -488,10 +488,11 @@ def honest_did(
         coefficient from one reference period, as in R HonestDiD).
     event_time : int
         Post-treatment event time of the effect (0 = on impact).
-    restrictions : {"relative_magnitude", "smoothness"} or both
-        ``relative_magnitude``: post-treatment violations at most Mbar times the largest
-        pre-treatment one (method C-LF). ``smoothness``: the slope of the differential
-        trend changes by at most M per period (method FLCI).
+    restrictions : {"relative_magnitude", "smoothness"} or sequence of str
+        One of the two, or both (the default). ``relative_magnitude``: post-treatment
+        violations at most Mbar times the largest pre-treatment one (method C-LF).
+        ``smoothness``: the slope of the differential trend changes by at most M per period
+        (method FLCI).
     mbar, m : sequence of float, optional
         Grids of Mbar and M (moderndid's defaults: Mbar 0..2 in 10 steps; M from 0 to a
         data-driven bound).

@@ -199,11 +199,11 @@ def estimate(
         ``prodestROB`` (second equation alone), or R ``prodestWRDG`` (prodest's "IV
         version": OLS on first-stage fitted values, with that OLS's standard errors, which
         are not valid 2SLS standard errors). See ``Notes``.
-    starts : int or list of vectors, default 16
+    starts : int or list of array, default 16
         ACF: number of space-filling starts in ``start_box`` (added to the first-stage and OLS
         coefficients), or the explicit list of starting vectors.
-    start_box : (float, float), default (0, 1)
-        ACF: range of every coordinate of the space-filling starts.
+    start_box : tuple of float, optional
+        ACF: range of every coordinate of the space-filling starts (default ``(0, 1)``).
     root_tol : float, default 1e-10
         ACF: a point is a root when the criterion divided by the mean squared innovation (the
         uncentred R^2 of the innovation on the instruments) is at most ``root_tol``.
@@ -211,9 +211,9 @@ def estimate(
         ACF, when several roots lie in ``plausible``: take the one whose productivity is best
         predicted by its own lag (spurious roots of the ACF moments combine the inputs so as to
         cancel the persistent productivity), or the smallest criterion.
-    plausible : (float, float), default (-0.5, 1.5)
+    plausible : tuple of float, optional
         ACF: range of elasticities within which roots compete for selection (all roots are
-        reported).
+        reported; default ``(-0.5, 1.5)``).
     screen_firms : int or None, default 1000
         ACF: with more firms than this, the starts are first run on a fixed random subsample
         of this many firms, and every distinct end point is then solved on all data.

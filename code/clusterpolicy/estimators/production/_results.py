@@ -220,12 +220,12 @@ class ProductionByResults(EstimationResults):
 
     @property
     def params_by_group(self) -> pd.DataFrame:
-        """Estimates as a table: one row per estimated group, one column per term."""
+        """Estimates as a table, one row per estimated group and one column per term."""
         return pd.DataFrame({g: r.params for g, r in self.results.items()}).T
 
     @property
     def std_errors_by_group(self) -> pd.DataFrame:
-        """Standard errors as a table: one row per estimated group, one column per term."""
+        """Standard errors as a table, one row per estimated group and one column per term."""
         return pd.DataFrame({g: r.std_errors for g, r in self.results.items()}).T
 
     def productivity(self, kind: Literal["residual", "fitted"] = "residual") -> pd.Series:
