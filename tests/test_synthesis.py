@@ -11,7 +11,6 @@ import pytest
 
 from clusterpolicy import synthetic
 from clusterpolicy.data import read
-from clusterpolicy.studies import cluster_effects as ce
 from clusterpolicy.studies import productivity, synthesis
 
 
@@ -35,7 +34,7 @@ def _patent_panel() -> pd.DataFrame:
 
 
 def test_innovative_firms_use_only_the_pre_period():
-    firms, threshold = ce.innovative_firms(_patent_panel(), [2010, 2011, 2012], quantile=0.6)
+    firms, threshold = synthesis.innovative_firms(_patent_panel(), [2010, 2011, 2012], quantile=0.6)
     assert firms.loc["d", "group"] == "not classified"
     assert firms.loc["d", "pre_years_observed"] == 0
     assert firms.loc["e", "pre_years_observed"] == 2
@@ -50,12 +49,12 @@ def test_innovative_firms_use_only_the_pre_period():
 
 
 def test_innovative_firms_by_count_and_ties_at_zero():
-    firms, _ = ce.innovative_firms(_patent_panel(), [2010, 2011, 2012], measure="patents",
+    firms, _ = synthesis.innovative_firms(_patent_panel(), [2010, 2011, 2012], measure="patents",
                                    quantile=0.7)
     assert set(firms.index[firms["group"] == "highly innovative"]) == {"c", "f"}
     # most firms without patents: the quantile is 0 and every firm with a patent is innovative,
     # but a firm without any patent never is
-    firms, threshold = ce.innovative_firms(_patent_panel(), [2010, 2011, 2012], quantile=0.25)
+    firms, threshold = synthesis.innovative_firms(_patent_panel(), [2010, 2011, 2012], quantile=0.25)
     assert threshold == 0
     assert set(firms.index[firms["group"] == "highly innovative"]) == {"b", "c", "f"}
     assert firms.loc["a", "group"] == "other"
@@ -64,9 +63,9 @@ def test_innovative_firms_by_count_and_ties_at_zero():
 @pytest.mark.parametrize("kwargs", [{"measure": "citations"}, {"quantile": 1.0}, {"quantile": 0}])
 def test_innovative_firms_rejects_bad_arguments(kwargs):
     with pytest.raises(ValueError):
-        ce.innovative_firms(_patent_panel(), [2010], **kwargs)
+        synthesis.innovative_firms(_patent_panel(), [2010], **kwargs)
     with pytest.raises(ValueError, match="pre-period is empty"):
-        ce.innovative_firms(_patent_panel(), [])
+        synthesis.innovative_firms(_patent_panel(), [])
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +78,7 @@ def small_economy(tmp_path_factory):
 def test_export_potential_outcomes_follow_the_generator(small_economy):
     path = small_economy["panel"]
     panel = read.load_panel(path)
-    po = ce.export_potential_outcomes(path, panel)
+    po = synthesis.export_potential_outcomes(path, panel)
     assert po is not None and po.index.equals(panel.index)
     observed = panel["exports"].notna()
     # the world of the file is the file
@@ -107,12 +106,12 @@ def test_export_potential_outcomes_none_without_truth_and_error_on_edited_file(s
     panel = read.load_panel(path)
     plain = tmp_path / "panel.parquet"
     panel.to_parquet(plain)
-    assert ce.export_potential_outcomes(plain) is None
+    assert synthesis.export_potential_outcomes(plain) is None
     edited = panel.copy()
     flip = edited.index[edited["exports"].fillna(0) > 0][:5]
     edited.loc[flip, "exports"] = 0.0
     with pytest.raises(ValueError, match="export"):
-        ce.export_potential_outcomes(path, edited)
+        synthesis.export_potential_outcomes(path, edited)
 
 
 # -- the study module of chapter 06 (clusterpolicy.studies.synthesis) -----------------------------

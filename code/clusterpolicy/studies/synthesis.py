@@ -44,6 +44,7 @@ from clusterpolicy.studies import productivity
 
 __all__ = [
     "GROUPS",
+    "INNOVATION_MEASURES",
     "MEASURE_TEXT",
     "ExportEffects",
     "ExportSamples",
@@ -57,8 +58,10 @@ __all__ = [
     "difference_verdict",
     "export_effects",
     "export_event_figure",
+    "export_potential_outcomes",
     "export_samples",
     "group_difference_verdict",
+    "innovative_firms",
     "innovative_groups",
     "normal_p_value",
     "notes_markdown",
@@ -262,6 +265,172 @@ def read_truth(panel_path: str | os.PathLike[str]) -> Truth | None:
 
 
 # -- highly innovative firms ---------------------------------------------------------------------
+INNOVATION_MEASURES = ("patents_per_fte", "patents")
+
+
+def innovative_firms(
+    data: pd.DataFrame,
+    pre_years: Sequence[int],
+    *,
+    measure: str = "patents_per_fte",
+    quantile: float = 0.8,
+    unit: str = "firm_id",
+    time: str = "year",
+    patents: str = "patents",
+    employment: str = "employment",
+) -> tuple[pd.DataFrame, float]:
+    """Classify firms as highly innovative from their patenting in the pre-period only.
+
+    Membership may itself raise patenting, so only the years of ``pre_years`` (before the
+    first cohort) are used: the classification cannot be an outcome of the treatment.
+
+    Parameters
+    ----------
+    data : DataFrame
+        Long panel with ``unit``, ``time``, ``patents`` (yearly patent applications, may be
+        missing) and ``employment`` (FTE).
+    pre_years : sequence of int
+        The pre-period, e.g. from :func:`add_firm_covariates`.
+    measure : {"patents_per_fte", "patents"}
+        ``patents_per_fte``: mean yearly patents over mean employment in the pre-period
+        years in which patents are observed (a ratio of means); ``patents``: mean yearly
+        patents.
+    quantile : float
+        A firm is highly innovative when its measure lies strictly above this quantile of
+        the measure over the classified firms *and* is positive: a firm without any patent
+        is never highly innovative. When more than ``quantile`` of the firms hold no patent,
+        the quantile is 0 and every firm with a patent is highly innovative (its share then
+        exceeds ``1 - quantile``).
+    unit, time, patents, employment : str
+        Column names.
+
+    Returns
+    -------
+    firms : DataFrame
+        Index ``unit`` (every unit of ``data``); columns ``pre_years_observed`` (pre-period
+        years with patents observed), ``pre_patents``, ``pre_employment``, ``measure`` (the
+        chosen measure) and ``group``: ``"highly innovative"``, ``"other"`` or
+        ``"not classified"`` (no pre-period year with patents and positive employment
+        observed).
+    threshold : float
+        The quantile of the measure (NaN when no firm can be classified).
+
+    Raises
+    ------
+    ValueError
+        Unknown ``measure``, ``quantile`` outside (0, 1), missing columns or an empty
+        pre-period.
+    """
+    if measure not in INNOVATION_MEASURES:
+        raise ValueError(f"measure must be one of {', '.join(INNOVATION_MEASURES)}, got {measure!r}")
+    if not 0 < float(quantile) < 1:
+        raise ValueError(f"quantile must lie strictly between 0 and 1, got {quantile!r}")
+    missing = [c for c in (unit, time, patents, employment) if c not in data]
+    if missing:
+        raise ValueError(f"innovative_firms: column(s) {', '.join(missing)} not in the data")
+    pre_years = [int(y) for y in pre_years]
+    if not pre_years:
+        raise ValueError("innovative_firms: the pre-period is empty")
+    units = pd.Index(pd.unique(data[unit]), name=unit)
+    pre = data.loc[data[time].isin(pre_years) & data[patents].notna(), [unit, patents, employment]]
+    agg = pre.groupby(unit).agg(
+        pre_years_observed=(patents, "size"),
+        pre_patents=(patents, "mean"),
+        pre_employment=(employment, "mean"),
+    )
+    firms = agg.reindex(units)
+    firms["pre_years_observed"] = firms["pre_years_observed"].fillna(0).astype(int)
+    usable = (firms["pre_years_observed"] > 0) & (firms["pre_employment"] > 0)
+    if measure == "patents_per_fte":
+        value = firms["pre_patents"] / firms["pre_employment"]
+    else:
+        value = firms["pre_patents"].astype(float)
+    firms["measure"] = value.where(usable)
+    classified = firms["measure"].dropna()
+    threshold = float(classified.quantile(float(quantile))) if len(classified) else float("nan")
+    top = (firms["measure"] > threshold) & (firms["measure"] > 0)
+    firms["group"] = np.where(~usable, "not classified", np.where(top, "highly innovative", "other"))
+    return firms, threshold
+
+
+def export_potential_outcomes(
+    panel_path: str | Any,
+    panel: pd.DataFrame | None = None,
+    *,
+    precision: float = 1e8,
+) -> pd.DataFrame | None:
+    """On a synthetic panel: each firm-year's exporting with and without the programme.
+
+    The generator (:func:`clusterpolicy.synthetic.generate_panel`) draws every block of the
+    data from its own named random stream, so regenerating the panel from its truth file with
+    other parameters reuses the same random numbers (common random numbers). Four panels are
+    regenerated:
+
+    * the file's own parameters: must reproduce the file (rows, value added, which firm-years
+      export); this checks the assumption;
+    * ``theta = 0`` and ``export_membership = 0``: the world without the programme (no effect
+      on TFP, hence none on employment or exporting through TFP, and no direct effect on the
+      export propensity) - whether each firm-year would export;
+    * both worlds with ``export_const`` so large that every firm-year exports and with
+      ``export_precision`` so large that the beta-distributed export share equals its mean:
+      the expected export share of turnover (value added + materials) if the firm exports.
+
+    Parameters
+    ----------
+    panel_path : str or path-like
+        The panel file; its ``*.truth.json`` is read with
+        :func:`clusterpolicy.synthetic.read_truth`.
+    panel : DataFrame, optional
+        The panel as loaded by :func:`clusterpolicy.data.read.load_panel` (read when not
+        given).
+    precision : float
+        ``export_precision`` of the expected-share worlds.
+
+    Returns
+    -------
+    DataFrame or None
+        ``None`` for data without a synthetic truth file (real data). Otherwise one row per
+        row of ``panel`` (same index): ``firm_id``, ``year``, ``exporter_1``, ``exporter_0``
+        (0/1; NaN where the file's exports are missing) and ``share_1``, ``share_0`` (expected
+        export share with and without the programme). ``_1`` is the world of the file.
+
+    Raises
+    ------
+    ValueError
+        The truth file does not regenerate the file (another generator version, an edited
+        file) or the regenerated worlds do not share the file's firm-years.
+    """
+
+    regenerated = synthetic.regenerate(panel_path, panel)
+    if regenerated is None:
+        return None
+    panel = regenerated.panel
+
+    def world(**overrides: Any) -> pd.DataFrame:
+        generated = regenerated.world(**overrides) if overrides else regenerated.generated
+        return regenerated.align(generated.panel)
+
+    def exporter(frame: pd.DataFrame) -> np.ndarray:
+        x = frame["exports"].to_numpy(dtype=float)
+        return np.where(np.isnan(x), np.nan, (x > 0).astype(float))
+
+    def share(frame: pd.DataFrame) -> np.ndarray:
+        return (frame["exports"] / (frame["value_added"] + frame["materials"])).to_numpy(dtype=float)
+
+    observed_exp = panel["exports"].to_numpy(dtype=float)
+    observed = np.where(np.isnan(observed_exp), np.nan, (observed_exp > 0).astype(float))
+    same = world()
+    if not np.array_equal(exporter(same), observed, equal_nan=True):
+        raise ValueError(f"{panel_path}: which firm-years export differs from the panel "
+                         "regenerated from its truth file")
+    off = {"theta": 0.0, "export_membership": 0.0}
+    always = {"export_const": 50.0, "export_precision": float(precision)}
+    out = pd.DataFrame({"firm_id": panel["firm_id"].to_numpy(), "year": panel["year"].to_numpy(),
+                        "exporter_1": observed, "exporter_0": exporter(world(**off)),
+                        "share_1": share(world(**always)), "share_0": share(world(**off, **always))},
+                       index=panel.index)
+    return out
+
 @dataclass(frozen=True)
 class InnovativeGroups:
     """The balanced TFP panel split into highly innovative and other firms.
@@ -352,7 +521,7 @@ def innovative_groups(
     """Balance the TFP panel and classify its firms as highly innovative or other.
 
     A firm is highly innovative when its pre-period ``measure`` lies above the ``quantile`` of
-    all firms and is positive (:func:`~clusterpolicy.studies.cluster_effects.innovative_firms`);
+    all firms and is positive (:func:`innovative_firms`);
     only the years before the first cohort count, since membership may itself raise patenting.
 
     Parameters
@@ -374,7 +543,7 @@ def innovative_groups(
     """
     panel, _ = ce.balanced_panel(data)
     panel, pre_years = ce.add_firm_covariates(panel, ["log_tfp"])
-    firms, threshold = ce.innovative_firms(panel, pre_years, measure=measure, quantile=quantile)
+    firms, threshold = innovative_firms(panel, pre_years, measure=measure, quantile=quantile)
     firms["cohort"] = panel.groupby("firm_id")["cohort"].first().reindex(firms.index)
     panel["group"] = panel["firm_id"].map(firms["group"])
     rows = []
@@ -875,7 +1044,7 @@ def export_effects(
 
     On synthetic data (``truth`` given) the true effects come from the panel regenerated without
     the programme from the same random numbers
-    (:func:`~clusterpolicy.studies.cluster_effects.export_potential_outcomes`).
+    (:func:`export_potential_outcomes`).
 
     Parameters
     ----------
@@ -896,7 +1065,7 @@ def export_effects(
     potential = None
     if truth is not None:
         try:
-            potential = ce.export_potential_outcomes(samples.path, samples.source)
+            potential = export_potential_outcomes(samples.path, samples.source)
         except ValueError as exc:
             notes.append("true exporting effects", f"not computed: {exc}")
     rows: list[dict[str, Any]] = []
