@@ -64,7 +64,6 @@ def test_replication_does_not_depend_on_the_number_of_replications(serial_draws)
 
 @pytest.mark.slow
 def test_dask_local_cluster_gives_the_local_results(serial_draws):
-    pytest.importorskip("dask.distributed")
     with parallel.backend("local", n_workers=2) as where:
         on_dask = mc.run(ALL, replications=2, seed=SEED, n_jobs=2, **SMALL)
     assert where.startswith("Dask cluster at")
