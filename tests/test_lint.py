@@ -29,3 +29,15 @@ def test_the_chapter_linter_finds_what_ruff_finds(tmp_path):
     result = lint_chapters.lint([page])
     assert result.returncode == 1
     assert "page.py" in result.stdout and "F401" in result.stdout and "B023" in result.stdout
+
+
+def test_no_test_skips_a_pinned_package_or_expects_a_failure_loosely():
+    """Every package the tests import is pinned in requirements.txt: a test that skips when one
+    is missing would hide a broken environment, and a non-strict xfail can never fail."""
+    offenders = []
+    for source in sorted((ROOT / "tests").glob("*.py")):
+        text = source.read_text(encoding="utf-8")
+        for pattern in ("importorskip" + "(", "strict" + "=False"):
+            if pattern in text:
+                offenders.append(f"{source.name}: {pattern}")
+    assert not offenders, offenders
