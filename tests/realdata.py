@@ -108,7 +108,7 @@ class Scenario:
 SCENARIOS = {
     s.name: s for s in (
         # another programme's data, as a researcher would bring them
-        Scenario("other-programme"),
+        Scenario("other-programme", firms=3000),
         # another draw and shape: one cohort, an industry below the minimum cell size, a region
         # with serial innovators only on one side of the matched design
         Scenario("one-cohort", shape="flanders", seed=7, firms=4000,
@@ -166,6 +166,9 @@ BRANCHES: dict[str, tuple[str, str | None, str | None]] = {
     "a region without a serial/non-serial pair": ("one-cohort", None, None),
 }
 
+SCENARIO_SETTINGS = {"bootstrap_reps": 5, "mc_replications": 10}
+
+
 def write_scenario(name: str, out: Path) -> Path:
     """Write scenario ``name`` into ``out``; returns its parameters file ``out/run.yml``."""
     scenario = SCENARIOS[name]
@@ -197,5 +200,8 @@ def write_scenario(name: str, out: Path) -> Path:
     params.write_text(yaml.safe_dump({
         "panel_path": "data/panel.csv", "membership_path": "data/membership.csv",
         "techfirms_path": "data/techfirms.csv", "programme_path": "programme.yml",
-        "clusters": clusters}), encoding="utf-8")
+        "clusters": clusters,
+        # What these builds test is which pages render and what they say, not the precision of
+        # their standard errors: fewer bootstrap and Monte Carlo replications keep them quick.
+        **SCENARIO_SETTINGS}), encoding="utf-8")
     return params
