@@ -27,8 +27,8 @@ caught with :func:`clusterpolicy.core.notes.caught_warnings`, and their own note
 
 The building blocks are public too: :func:`balanced_panel`, :func:`add_firm_covariates`,
 :func:`size_classes`, the verdicts :func:`range_verdict`, :func:`truth_verdict`,
-:func:`significance_verdict`, :func:`equality_test`, and :func:`selection_panel`. Chapter 06 uses
-:func:`innovative_firms` and :func:`export_potential_outcomes`.
+:func:`significance_verdict`, :func:`equality_test`, and :func:`selection_panel`; chapter 06
+(:mod:`clusterpolicy.studies.synthesis`) uses several of them.
 
 Nothing here knows the Flemish programme: years, cohorts and clusters are read from the data.
 """

@@ -290,7 +290,8 @@ def innovative_firms(
         Long panel with ``unit``, ``time``, ``patents`` (yearly patent applications, may be
         missing) and ``employment`` (FTE).
     pre_years : sequence of int
-        The pre-period, e.g. from :func:`add_firm_covariates`.
+        The pre-period, e.g. from
+        :func:`~clusterpolicy.studies.cluster_effects.add_firm_covariates`.
     measure : {"patents_per_fte", "patents"}
         ``patents_per_fte``: mean yearly patents over mean employment in the pre-period
         years in which patents are observed (a ratio of means); ``patents``: mean yearly
