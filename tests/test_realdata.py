@@ -8,7 +8,9 @@ or an explained "not available"; and every data-dependent branch of the pages (s
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -42,11 +44,14 @@ def page_text(html: Path) -> str:
 
 
 def by_scenario(names) -> list:
-    """Parameters that keep each scenario's tests on one xdist worker, which builds it once."""
+    """Parameters that keep each scenario's tests together on one xdist worker."""
     return [pytest.param(name, marks=pytest.mark.xdist_group(f"scenario-{name}")) for name in names]
 
 
 SCENARIO_PARAMS = by_scenario(realdata.SCENARIOS)
+# Pages that do not depend on the data: the bibliography, and the API reference (docstrings,
+# which may well speak of NaN).
+NOT_DATA_PAGES = {"references", "chapters/appendix_api"}
 BRANCH_PARAMS = [pytest.param(branch, marks=pytest.mark.xdist_group(f"scenario-{scenario}"))
                  for branch, (scenario, _, _) in realdata.BRANCHES.items()]
 
@@ -58,22 +63,33 @@ EXTRA_ARGS = {"no-exporters": ("-p", "degree", "3")}
 
 @pytest.fixture(scope="session")
 def real_site(tmp_path_factory) -> Callable[[str], Path]:
-    """The published site of a scenario, built on first use. The scenarios of one worker are
-    built in turn into one build folder, so that the pages that read no data stay cached."""
-    base = tmp_path_factory.mktemp("real")
-    sites: dict[str, Path] = {}
+    """The published site of a scenario, built once per test run on first use.
+
+    The xdist workers share the scenarios' folder (beside their own temporary folders): the
+    first worker that needs a scenario builds it under a lock, the others wait and reuse it.
+    """
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "scenarios"
+    shared.mkdir(exist_ok=True)
 
     def site(name: str) -> Path:
-        if name not in sites:
-            params = realdata.write_scenario(name, base / name)
-            assert not list((base / name).rglob("*.truth.json"))
-            result = subprocess.run(
-                [sys.executable, "-m", "clusterpolicy", "build", "--params", str(params),
-                 *EXTRA_ARGS.get(name, ()), "--out", str(base / "out")],
-                cwd=ROOT, capture_output=True, text=True)
-            assert result.returncode == 0, f"scenario {name}:\n{result.stdout}\n{result.stderr}"
-            sites[name] = shutil.copytree(base / "out" / "html", base / name / "html")
-        return sites[name]
+        folder = shared / name
+        with (shared / f"{name}.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                if not (folder / "out" / "html").is_dir():
+                    shutil.rmtree(folder, ignore_errors=True)
+                    params = realdata.write_scenario(name, folder)
+                    assert not list(folder.rglob("*.truth.json"))
+                    result = subprocess.run(
+                        [sys.executable, "-m", "clusterpolicy", "build", "--params", str(params),
+                         *EXTRA_ARGS.get(name, ()), "--out", str(folder / "out")],
+                        cwd=ROOT, capture_output=True, text=True)
+                    assert result.returncode == 0, \
+                        f"scenario {name}:\n{result.stdout}\n{result.stderr}"
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+        return folder / "out" / "html"
 
     return site
 
@@ -87,7 +103,7 @@ def page_texts(real_site) -> Callable[[str], dict[str, str]]:
         if name not in cache:
             html = real_site(name)
             cache[name] = {page: page_text(html / f"{page}.html")
-                           for page in toc_pages() if page != "references"}
+                           for page in toc_pages() if page not in NOT_DATA_PAGES}
         return cache[name]
 
     return texts
@@ -191,7 +207,7 @@ def test_every_data_chapter_shows_the_other_programmes_numbers(real_site, defaul
                                       "04_cluster_effects", "05_serial_innovators")} <= set(readers)
     same = [name for name in readers if other[name] == default[name]]
     assert not same, f"these chapters show the default data's numbers: {same}"
-    programme_file = yaml.safe_load((html.parent / "programme.yml").read_text())
+    programme_file = yaml.safe_load((html.parents[1] / "programme.yml").read_text())
     starts = sorted({c["start_year"] for c in programme_file["clusters"]})
     cohorts = [int(y) for y in other["chapters/04_cluster_effects"]["cohort_years"].split(", ")]
     assert min(cohorts) == starts[0] and set(starts) <= set(cohorts)
@@ -201,7 +217,7 @@ def test_every_data_chapter_shows_the_other_programmes_numbers(real_site, defaul
 def test_glued_numbers_do_not_depend_on_execution_order(real_site, tmp_path):
     """The same data built from an empty cache in reverse order give the same numbers."""
     forward = real_site("no-exporters")
-    params = forward.parent / "run.yml"
+    params = forward.parents[1] / "run.yml"
     result = subprocess.run(
         [sys.executable, "-m", "clusterpolicy", "build", "--params", str(params),
          *EXTRA_ARGS["no-exporters"], "--order", "reverse", "--out", str(tmp_path / "out")],
