@@ -5,11 +5,16 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
+import realdata
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,23 +36,98 @@ def reference_dir() -> Path:
     return ROOT / "data" / "reference"
 
 
-@pytest.fixture(scope="session")
-def default_build() -> Path:
-    """The book built with the README's command on the default data; returns ``_build/html``.
+# -- whole books, built once per test run ---------------------------------------------------
+# A book build takes a minute or two and several tests read each one. Every build runs once per
+# test run, under a lock in a folder that the xdist workers share: the first worker that needs
+# it builds it, the others wait for it. So that no worker sits waiting while another builds,
+# each worker also starts the builds its session will need in a background thread as soon as
+# the tests are collected (in opposite orders on the two workers).
+BOOK_FIXTURES = ("default_build", "real_site")
 
-    Under pytest-xdist every worker asks for it: the first builds, the others wait on a lock
-    and then find every chapter cached (the build folder is not safe for two builds at once).
-    """
-    (ROOT / "_build").mkdir(exist_ok=True)
-    with (ROOT / "_build" / ".tests.lock").open("w") as lock:
+
+def run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder shared by the xdist workers of this test run (the run's own without xdist)."""
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "books"
+    shared.mkdir(exist_ok=True)
+    return shared
+
+
+def build_once(shared: Path, name: str, build: Callable[[], subprocess.CompletedProcess[str]]
+               ) -> None:
+    """Run ``build`` once per test run (``shared`` keeps the outcome); raise if it failed."""
+    with (shared / f"{name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            result = subprocess.run([sys.executable, "-m", "clusterpolicy", "build"], cwd=ROOT,
-                                    capture_output=True, text=True)
+            outcome = shared / f"{name}.outcome.json"
+            if not outcome.exists():
+                result = build()
+                outcome.write_text(json.dumps({"returncode": result.returncode,
+                                               "output": result.stdout + result.stderr}))
+            recorded = json.loads(outcome.read_text())
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
-    assert result.returncode == 0, f"book build failed:\n{result.stdout}\n{result.stderr}"
+    assert recorded["returncode"] == 0, f"{name} failed:\n{recorded['output']}"
+
+
+def build_default() -> subprocess.CompletedProcess[str]:
+    """The README's build command, on the default data."""
+    return subprocess.run([sys.executable, "-m", "clusterpolicy", "build"], cwd=ROOT,
+                          capture_output=True, text=True)
+
+
+def build_scenario(shared: Path, name: str) -> subprocess.CompletedProcess[str]:
+    """A real-looking scenario (tests/realdata.py) written and built in ``shared/name``."""
+    folder = shared / name
+    shutil.rmtree(folder, ignore_errors=True)
+    params = realdata.write_scenario(name, folder)
+    assert not list(folder.rglob("*.truth.json"))
+    return subprocess.run([sys.executable, "-m", "clusterpolicy", "build", "--params", str(params),
+                           *realdata.EXTRA_ARGS.get(name, ()), "--out", str(folder / "out")],
+                          cwd=ROOT, capture_output=True, text=True)
+
+
+def _builds(shared: Path) -> list[tuple[str, Callable[[], subprocess.CompletedProcess[str]]]]:
+    return [("default", build_default),
+            *[(name, partial(build_scenario, shared, name)) for name in realdata.SCENARIOS]]
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if not any(set(BOOK_FIXTURES) & set(getattr(item, "fixturenames", ()))
+               for item in session.items):
+        return
+    shared = run_folder(session.config._tmp_path_factory)  # type: ignore[attr-defined]
+    builds = _builds(shared)
+    if os.environ.get("PYTEST_XDIST_WORKER", "gw0") != "gw0":
+        builds.reverse()
+
+    def warm_up() -> None:
+        for name, build in builds:
+            try:
+                build_once(shared, name, build)
+            except AssertionError:
+                pass  # the test that needs it reports the failure
+
+    threading.Thread(target=warm_up, name="book-builds", daemon=True).start()
+
+
+@pytest.fixture(scope="session")
+def default_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The book built with the README's command on the default data; returns ``_build/html``."""
+    build_once(run_folder(tmp_path_factory), "default", build_default)
     return ROOT / "_build" / "html"
+
+
+@pytest.fixture(scope="session")
+def real_site(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """The published site of a real-looking scenario (``realdata.SCENARIOS``), by name."""
+    shared = run_folder(tmp_path_factory)
+
+    def site(name: str) -> Path:
+        build_once(shared, name, partial(build_scenario, shared, name))
+        return shared / name / "out" / "html"
+
+    return site
 
 
 def manifest_glue(html: Path) -> dict[str, dict]:

@@ -8,11 +8,8 @@ or an explained "not available"; and every data-dependent branch of the pages (s
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -54,44 +51,6 @@ SCENARIO_PARAMS = by_scenario(realdata.SCENARIOS)
 NOT_DATA_PAGES = {"references", "chapters/appendix_api"}
 BRANCH_PARAMS = [pytest.param(branch, marks=pytest.mark.xdist_group(f"scenario-{scenario}"))
                  for branch, (scenario, _, _) in realdata.BRANCHES.items()]
-
-
-# A shared parameter set once on the command line reaches every chapter that names it: the
-# no-exporters scenario measures TFP with a cubic first stage everywhere.
-EXTRA_ARGS = {"no-exporters": ("-p", "degree", "3")}
-
-
-@pytest.fixture(scope="session")
-def real_site(tmp_path_factory) -> Callable[[str], Path]:
-    """The published site of a scenario, built once per test run on first use.
-
-    The xdist workers share the scenarios' folder (beside their own temporary folders): the
-    first worker that needs a scenario builds it under a lock, the others wait and reuse it.
-    """
-    base = tmp_path_factory.getbasetemp()
-    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "scenarios"
-    shared.mkdir(exist_ok=True)
-
-    def site(name: str) -> Path:
-        folder = shared / name
-        with (shared / f"{name}.lock").open("w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                if not (folder / "out" / "html").is_dir():
-                    shutil.rmtree(folder, ignore_errors=True)
-                    params = realdata.write_scenario(name, folder)
-                    assert not list(folder.rglob("*.truth.json"))
-                    result = subprocess.run(
-                        [sys.executable, "-m", "clusterpolicy", "build", "--params", str(params),
-                         *EXTRA_ARGS.get(name, ()), "--out", str(folder / "out")],
-                        cwd=ROOT, capture_output=True, text=True)
-                    assert result.returncode == 0, \
-                        f"scenario {name}:\n{result.stdout}\n{result.stderr}"
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-        return folder / "out" / "html"
-
-    return site
 
 
 @pytest.fixture(scope="session")
@@ -220,7 +179,7 @@ def test_glued_numbers_do_not_depend_on_execution_order(real_site, tmp_path):
     params = forward.parents[1] / "run.yml"
     result = subprocess.run(
         [sys.executable, "-m", "clusterpolicy", "build", "--params", str(params),
-         *EXTRA_ARGS["no-exporters"], "--order", "reverse", "--out", str(tmp_path / "out")],
+         *realdata.EXTRA_ARGS["no-exporters"], "--order", "reverse", "--out", str(tmp_path / "out")],
         cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert manifest_glue(tmp_path / "out" / "html") == manifest_glue(forward)
