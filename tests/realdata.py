@@ -166,7 +166,8 @@ BRANCHES: dict[str, tuple[str, str | None, str | None]] = {
     "a region without a serial/non-serial pair": ("one-cohort", None, None),
 }
 
-SCENARIO_SETTINGS = {"bootstrap_reps": 5, "mc_replications": 10}
+SCENARIO_SETTINGS = {"bootstrap_reps": 5, "mc_replications": 10, "replications": 5,
+                     "cs_bootstrap_iters": 99}
 # A shared parameter set once on the command line reaches every chapter that names it: the
 # no-exporters scenario measures TFP with a cubic first stage everywhere.
 EXTRA_ARGS = {"no-exporters": ("-p", "degree", "3")}

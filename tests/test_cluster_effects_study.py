@@ -21,7 +21,7 @@ from clusterpolicy import synthetic
 from clusterpolicy.studies import cluster_effects as ce
 from clusterpolicy.studies.productivity import tfp_sample
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster-effects-study")]
+pytestmark = pytest.mark.slow
 
 SEED, FIRMS, CALIPER = 5, 2000, 0.2
 THRESHOLDS = (10, 50, 250)

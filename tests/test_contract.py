@@ -38,7 +38,6 @@ def test_every_name_a_page_reads_from_another_is_declared():
 
 
 @pytest.mark.book
-@pytest.mark.xdist_group("default-book")
 def test_every_condition_is_a_flag_the_page_glues_on_the_default_data(default_manifest):
     for page, names in contract.EXPORTS.items():
         glue = default_manifest[page]
@@ -54,7 +53,6 @@ def default_manifest(default_build):
 
 
 @pytest.mark.book
-@pytest.mark.xdist_group("default-book")
 def test_the_default_build_glues_every_declared_name(default_manifest):
     missing = {page: sorted(set(names) - set(default_manifest[page]))
                for page, names in contract.EXPORTS.items()}
@@ -62,7 +60,6 @@ def test_the_default_build_glues_every_declared_name(default_manifest):
 
 
 @pytest.mark.book
-@pytest.mark.xdist_group("default-book")
 def test_the_default_build_has_no_untestable_claim(default_manifest):
     assert default_manifest["appendix_scorecard"]["n_not_testable"] == 0
     assert default_manifest["appendix_scorecard"]["n_claims"] == 7

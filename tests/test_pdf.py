@@ -11,7 +11,7 @@ import pytest
 
 from conftest import ROOT, require, toc_pages
 
-pytestmark = [pytest.mark.site, pytest.mark.book, pytest.mark.xdist_group("default-book")]
+pytestmark = [pytest.mark.site, pytest.mark.book]
 
 
 def page_title(page: str) -> str:

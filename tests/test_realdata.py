@@ -40,17 +40,11 @@ def page_text(html: Path) -> str:
     return re.sub(r"\s+", " ", unescape(text)).replace("\u2019", "'")
 
 
-def by_scenario(names) -> list:
-    """Parameters that keep each scenario's tests together on one xdist worker."""
-    return [pytest.param(name, marks=pytest.mark.xdist_group(f"scenario-{name}")) for name in names]
-
-
-SCENARIO_PARAMS = by_scenario(realdata.SCENARIOS)
+SCENARIO_PARAMS = list(realdata.SCENARIOS)
 # Pages that do not depend on the data: the bibliography, and the API reference (docstrings,
 # which may well speak of NaN).
 NOT_DATA_PAGES = {"references", "chapters/appendix_api"}
-BRANCH_PARAMS = [pytest.param(branch, marks=pytest.mark.xdist_group(f"scenario-{scenario}"))
-                 for branch, (scenario, _, _) in realdata.BRANCHES.items()]
+BRANCH_PARAMS = list(realdata.BRANCHES)
 
 
 @pytest.fixture(scope="session")
@@ -147,7 +141,6 @@ def test_the_scenarios_have_the_shapes_they_claim(tmp_path):
 DATA_PARAMETERS = {"panel_path", "membership_path", "techfirms_path", "programme_path"}
 
 
-@pytest.mark.xdist_group("scenario-other-programme")
 def test_every_data_chapter_shows_the_other_programmes_numbers(real_site, default_build):
     """On another programme's data, every chapter that reads data shows that programme's
     numbers, and the cohorts in the text are its clusters' start years."""
@@ -172,7 +165,6 @@ def test_every_data_chapter_shows_the_other_programmes_numbers(real_site, defaul
     assert min(cohorts) == starts[0] and set(starts) <= set(cohorts)
 
 
-@pytest.mark.xdist_group("scenario-no-exporters")
 def test_glued_numbers_do_not_depend_on_execution_order(real_site, tmp_path):
     """The same data built from an empty cache in reverse order give the same numbers."""
     forward = real_site("no-exporters")
@@ -185,7 +177,6 @@ def test_glued_numbers_do_not_depend_on_execution_order(real_site, tmp_path):
     assert manifest_glue(tmp_path / "out" / "html") == manifest_glue(forward)
 
 
-@pytest.mark.xdist_group("scenario-no-exporters")
 def test_one_tfp_setting_reaches_every_chapter_that_measures_tfp(real_site):
     """`-p degree 3` is recorded by chapters 03, 04 and 06, and chapter 03 says so."""
     manifest = json.loads((real_site("no-exporters") / "run_manifest.json").read_text())

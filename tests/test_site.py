@@ -22,7 +22,7 @@ import pytest
 
 from conftest import require, toc_pages
 
-pytestmark = [pytest.mark.site, pytest.mark.book, pytest.mark.xdist_group("default-book")]
+pytestmark = [pytest.mark.site, pytest.mark.book]
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
