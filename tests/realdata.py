@@ -111,12 +111,12 @@ SCENARIOS = {
         Scenario("other-programme", firms=3000),
         # another draw and shape: one cohort, an industry below the minimum cell size, a region
         # with serial innovators only on one side of the matched design
-        Scenario("one-cohort", shape="flanders", seed=7, firms=4000,
+        Scenario("one-cohort", shape="flanders", seed=7, firms=3000,
                  changes=(single_cohort, tiny_industry, region_without_pairs)),
         # every firm joins: no never-treated controls
         Scenario("all-members", seed=11, firms=3000, changes=(everyone_joins,)),
         # nobody exports, in the panel or among the tech firms
-        Scenario("no-exporters", seed=11, firms=3000, changes=(no_exporters,)),
+        Scenario("no-exporters", seed=11, firms=2000, changes=(no_exporters,)),
     )
 }
 
