@@ -298,3 +298,24 @@ def test_glued_values_are_read_from_outputs():
         metadata={"scrapbook": {"name": "x", "mime_prefix": "application/papermill.record/"}})]
     nb.cells = [cell]
     assert cpbuild.glued_values(nb) == {"x": 0.25}
+
+
+def test_a_kernel_that_did_not_start_is_started_again(book, tmp_path, monkeypatch):
+    """A kernel that never answers (two builds raced for its port) is replaced; a failing cell
+    is not retried."""
+    import papermill
+
+    real, calls = papermill.execute_notebook, []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("Kernel didn't respond in 60 seconds")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(papermill, "execute_notebook", flaky)
+    chapter = cpbuild.Book(book, None).find_chapter("echo")
+    executed, _, _ = cpbuild.execute_chapter(chapter, cpbuild.effective_parameters(chapter, {}),
+                                             tmp_path)
+    assert len(calls) == 2 and executed.cells
+    assert not cpbuild._kernel_did_not_start(ValueError("a cell failed"))

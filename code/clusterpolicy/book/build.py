@@ -494,6 +494,17 @@ class _SharedParameterNotice(logging.Filter):
 logging.getLogger("papermill").addFilter(_SharedParameterNotice())
 
 
+KERNEL_START_ATTEMPTS = 3
+KERNEL_START_TIMEOUT = 60  # seconds; a chapter kernel starts in one or two
+_KERNEL_START_FAILURES = ("Kernel didn't respond", "Kernel died before replying",
+                          "Address already in use")
+
+
+def _kernel_did_not_start(exc: BaseException) -> bool:
+    """Whether papermill failed because the chapter's kernel never came up (not a cell)."""
+    return any(text in str(exc) for text in _KERNEL_START_FAILURES)
+
+
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -532,15 +543,28 @@ def execute_chapter(chapter: Chapter, overrides: Mapping[str, Any], workdir: Pat
         os.environ.setdefault(variable, "1")
     start = time.perf_counter()
     try:
-        executed = papermill.execute_notebook(
-            notebook, str(out), parameters=dict(overrides), cwd=str(chapter.source.parent),
-            kernel_name=notebook.metadata["kernelspec"].get("name", "python3"),
-            progress_bar=False, log_output=False, request_save_on_cell_execute=False,
-            # The kernel app's own log (transport notices, "KeyboardInterrupt caught in kernel"
-            # when jupyter_client interrupts the kernel to shut it down) is not the chapter's output;
-            # a failing cell reaches the build through papermill, not through this log.
-            extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
-        )
+        for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
+            try:
+                executed = papermill.execute_notebook(
+                    notebook, str(out), parameters=dict(overrides),
+                    cwd=str(chapter.source.parent),
+                    kernel_name=notebook.metadata["kernelspec"].get("name", "python3"),
+                    progress_bar=False, log_output=False, request_save_on_cell_execute=False,
+                    start_timeout=KERNEL_START_TIMEOUT,
+                    # The kernel app's own log (transport notices, "KeyboardInterrupt caught in
+                    # kernel" when jupyter_client interrupts the kernel to shut it down) is not
+                    # the chapter's output; a failing cell reaches the build through papermill.
+                    extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
+                )
+                break
+            except PapermillExecutionError:
+                raise
+            except Exception as exc:
+                # jupyter_client picks the kernel's ports before the kernel binds them, so a
+                # kernel started at the same moment by another build can take one first; the
+                # kernel then never answers. No cell has run: start a new kernel.
+                if attempt == KERNEL_START_ATTEMPTS or not _kernel_did_not_start(exc):
+                    raise
     except PapermillExecutionError as exc:
         failed = nbformat.read(out, as_version=4) if out.exists() else notebook
         # papermill puts an error banner cell on top after the failure; cell_index predates it.
