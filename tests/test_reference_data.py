@@ -1,7 +1,7 @@
 """Reference data in ``data/reference``: unchanged (checksums), documented, and what they claim to be.
 
-The files are copies of the team's shared reference folder; the tests here need only the
-repository (not ``../shared``).
+The files were copied into the project once (sources in data/reference/README.md); the tests
+here read only the repository.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def test_listed_file_exists_with_its_checksum(name):
     path = REFERENCE / name
     assert path.is_file(), f"{name} is listed in SHA256SUMS but missing"
     assert sha256(path) == listed_checksums()[name], (
-        f"{name} differs from the shared reference copy: reference files must not be edited")
+        f"{name} differs from its recorded checksum: reference files must not be edited")
 
 
 def test_every_data_file_is_listed():
