@@ -46,6 +46,11 @@ def make_parser() -> argparse.ArgumentParser:
     synth.add_argument("--shape", default="flanders",
                        help="calibration of the panel: 'flanders' (default) or another shape "
                             "defined in clusterpolicy.synthetic")
+    synth.add_argument("--scenario", default="baseline",
+                       help="world of the generators (clusterpolicy.synthetic.scenarios): "
+                            "'baseline' (default), a study-1 scenario such as 'firm-effect' "
+                            "(changes the panel) or a study-2 scenario such as 'threshold' "
+                            "(changes the tech firms)")
 
     validate = sub.add_parser("validate", help="check an input file against its schema")
     validate.add_argument("path", help="CSV or Parquet file")
@@ -69,7 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             run(args.book, args.chapter, params_file=args.params, cli_pairs=args.parameter,
                 out=args.out)
         elif args.command == "synth":
-            return cli_synth(args.out, seed=args.seed, firms=args.firms, shape=args.shape)
+            return cli_synth(args.out, seed=args.seed, firms=args.firms, shape=args.shape,
+                              scenario=args.scenario)
         elif args.command == "validate":
             return cli_validate(args.path, args.schema, clusters=args.clusters, panel=args.panel)
     except (ChapterFailed, RenderFailed, ContractBroken) as exc:

@@ -34,7 +34,10 @@ DEFAULT_SEED = 20240624
 #: Streams of the synthetic generators, one per component, so changing one part of the
 #: generator does not move the random numbers of the others.
 STREAMS = {"firms": 1, "productivity": 2, "membership": 3, "inputs": 4, "outputs": 5,
-           "trade": 6, "mess": 7, "tech": 11}
+           "trade": 6, "mess": 7, "tech": 11,
+           # the scenarios' own components (clusterpolicy.synthetic.scenarios)
+           "firm-effect": 21, "industry-year": 22, "exit-tfp": 23, "materials-error": 24,
+           "tech-scenario": 31}
 
 Seed = int | np.integer | np.random.SeedSequence
 

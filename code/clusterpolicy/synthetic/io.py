@@ -14,6 +14,13 @@ import pandas as pd
 from clusterpolicy.core.provenance import sha256_file
 from clusterpolicy.core.seeding import DEFAULT_SEED
 from clusterpolicy.synthetic.panel import generate_panel
+from clusterpolicy.synthetic.scenarios import (
+    BASELINE,
+    PANEL_SCENARIOS,
+    TECH_SCENARIOS,
+    panel_params,
+    tech_truth,
+)
 from clusterpolicy.synthetic.shapes import PanelShape, get_shape
 from clusterpolicy.synthetic.techfirms import generate_techfirms
 from clusterpolicy.synthetic.truth import truth_path
@@ -53,21 +60,29 @@ def _write_parquet(path: Path, df: pd.DataFrame) -> None:
 
 def write_defaults(out: str | Path, seed: int = DEFAULT_SEED, firms: int | None = None,
                    shape: str | PanelShape = "flanders",
-                   n_pairs: int | None = None) -> dict[str, Path]:
+                   n_pairs: int | None = None, scenario: str = BASELINE) -> dict[str, Path]:
     """Generate the three datasets into ``out`` with truth JSONs and a ``SHA256SUMS`` file.
 
     ``n_pairs`` (serial innovators, each with a matched non-serial one) defaults to the shape's
-    ``tech_pairs``, so another shape gets another tech-firm sample too.
+    ``tech_pairs``, so another shape gets another tech-firm sample too. ``scenario`` names a
+    world of :mod:`clusterpolicy.synthetic.scenarios`: a study-1 scenario changes the panel, a
+    study-2 scenario the tech firms; the other dataset stays in the baseline world.
     """
 
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     shape = get_shape(shape)
-    sp = generate_panel(seed, firms=firms, shape=shape)
-    tech, tech_truth = generate_techfirms(
-        seed, n_pairs=shape.tech_pairs if n_pairs is None else n_pairs)
-    panel_truth_ = dict(sp.truth, files={"panel": FILES["panel"],
-                                         "membership": FILES["membership"]})
+    if scenario not in PANEL_SCENARIOS and scenario not in TECH_SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}; known: "
+                         f"{', '.join(dict.fromkeys([*PANEL_SCENARIOS, *TECH_SCENARIOS]))}")
+    panel_world = scenario if scenario in PANEL_SCENARIOS else BASELINE
+    tech_world = scenario if scenario in TECH_SCENARIOS else BASELINE
+    out.mkdir(parents=True, exist_ok=True)
+    sp = generate_panel(seed, firms=firms, shape=shape, params=panel_params(panel_world))
+    tech, tech_truth_ = generate_techfirms(
+        seed, n_pairs=shape.tech_pairs if n_pairs is None else n_pairs,
+        truth=tech_truth(tech_world))
+    panel_truth_ = dict(sp.truth, scenario=panel_world,
+                        files={"panel": FILES["panel"], "membership": FILES["membership"]})
     written = {
         "panel": out / FILES["panel"],
         "membership": out / FILES["membership"],
@@ -77,7 +92,7 @@ def write_defaults(out: str | Path, seed: int = DEFAULT_SEED, firms: int | None 
     _write_csv(written["membership"], sp.membership)
     _write_csv(written["techfirms"], tech)
     for key, truth in (("panel", panel_truth_), ("membership", panel_truth_),
-                       ("techfirms", tech_truth)):
+                       ("techfirms", tech_truth_)):
         tpath = truth_path(written[key])
         _write_json(tpath, truth)
         written[f"{key}_truth"] = tpath
@@ -89,7 +104,7 @@ def write_defaults(out: str | Path, seed: int = DEFAULT_SEED, firms: int | None 
 
 
 def cli_synth(out: str, seed: int | None = None, firms: int | None = None,
-              shape: str = "flanders") -> int:
+              shape: str = "flanders", scenario: str = BASELINE) -> int:
     """``python -m clusterpolicy synth``: write the datasets; exit status 0, 2 on bad usage."""
     import sys
     import time
@@ -98,15 +113,18 @@ def cli_synth(out: str, seed: int | None = None, firms: int | None = None,
         get_shape(shape)
         if firms is not None and firms < 50:
             raise ValueError("--firms must be at least 50")
+        if scenario not in PANEL_SCENARIOS and scenario not in TECH_SCENARIOS:
+            raise ValueError(f"unknown scenario {scenario!r}; known: "
+                             f"{', '.join(dict.fromkeys([*PANEL_SCENARIOS, *TECH_SCENARIOS]))}")
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     start = time.perf_counter()
     written = write_defaults(out, seed=DEFAULT_SEED if seed is None else seed, firms=firms,
-                             shape=shape)
+                             shape=shape, scenario=scenario)
     seconds = time.perf_counter() - start
     for key in ("panel", "membership", "techfirms", "checksums"):
         print(f"wrote {written[key]}")
     print(f"done in {seconds:.1f} s (seed {DEFAULT_SEED if seed is None else seed}, "
-          f"shape {shape})")
+          f"shape {shape}, scenario {scenario})")
     return 0

@@ -9,11 +9,16 @@ The panel DGP (all logs natural; money in thousand euro)::
 
     y_it   = b0(j) + bl(j) l_it + bk(j) k_it + omega_it + eps_it,      eps ~ N(0, s_eps^2) iid
     omega_it = omt_it + theta_it D_it                                (true log TFP)
-    omt_it = rho omt_i,t-1 + xa_it + xb_it                           (stationary AR(1), no firm effect)
+    omt_it = alpha_i + a_it + eta_jt, a_it = rho a_i,t-1 + xa_it + xb_it   (stationary AR(1);
+             alpha_i a firm effect and eta_jt industry-year shocks, zero in the baseline)
     l_it   = mu_l(j) + s_i + kappa_l (rho omt_i,t-1 + xa_it + theta_it D_it) + u_it
              (labour chosen at t-1/2 knowing xa_it, not xb_it: ACF timing)
     K_i,t+1 = (1 - delta) K_it + I_it,  I_it >= 0 increasing in omega_it (partial adjustment)
-    m_it   = log(materials ratio(j)) + b0 + bl l + bk k + omega     (Leontief: the proxy)
+    m_it   = log(materials ratio(j)) + b0 + bl l + bk k + omega     (Leontief: the proxy;
+             the materials scenario replaces l by mu_l(j) and adds measurement error)
+
+The baseline world is the one above; :mod:`clusterpolicy.synthetic.scenarios` names the others
+(each changes a few :class:`PanelParams` from their baseline values).
 
 so that the law of motion of true TFP is
 ``omega_it = rho omega_i,t-1 + theta (D_it - rho D_i,t-1) + xi_it`` (De Loecker 2013).
@@ -80,14 +85,24 @@ def _gumbel_top(rng: np.random.Generator, index: np.ndarray, k: int) -> np.ndarr
     return np.argsort(-keys, kind="stable")[:k]
 
 
-def _theta_path(params: PanelParams, years: np.ndarray, join: np.ndarray) -> np.ndarray:
-    """Effect on log TFP in each year for a firm that joined in ``join`` (NaN: never)."""
+def _theta_path(params: PanelParams, years: np.ndarray, join: np.ndarray,
+                firm_scale: np.ndarray | None = None) -> np.ndarray:
+    """Effect on log TFP in each year for a firm that joined in ``join`` (NaN: never).
+
+    The effect ramps up over ``ramp_years``, is ``theta + theta_size * scale_i`` once fully in
+    place, and a share ``anticipation`` of it arrives in the year before joining.
+    """
     since = years[None, :] - join[:, None] + 1  # 1 in the join year
     if params.ramp_years and params.ramp_years > 0:
         scale = np.clip(since / params.ramp_years, 0.0, 1.0)
     else:
         scale = (since >= 1).astype(float)
-    return params.theta * np.nan_to_num(scale, nan=0.0)
+    if params.anticipation:
+        scale = np.where(since == 0, params.anticipation, scale)
+    theta = params.theta
+    if params.theta_size and firm_scale is not None:
+        theta = params.theta + params.theta_size * firm_scale[:, None]
+    return theta * np.nan_to_num(scale, nan=0.0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -156,7 +171,25 @@ def generate_panel(seed: int = DEFAULT_SEED, *, firms: int | None = None,
     for j in range(n_years):
         omt[:, j] = params.rho * prev + xa[:, j] + xb[:, j]
         prev = omt[:, j]
-    omt_lag = np.column_stack([omt_prev0, omt[:, :-1]])
+    # scenario components, each from a stream of its own (zero in the baseline world, whose
+    # draws they leave unchanged): a permanent firm effect, industry-by-year shocks
+    alpha = params.sigma_firm * stream_rng(seed, "firm-effect").standard_normal(n)
+    shocks = params.sigma_industry_year * stream_rng(seed, "industry-year").standard_normal(
+        (len(inds), n_years))
+    persistent = alpha[:, None] + shocks[ind_idx]
+    ar_lag = np.column_stack([omt_prev0, omt[:, :-1]])
+    omt = omt + persistent
+    omt_lag = np.column_stack([omt_prev0 + alpha, omt[:, :-1]])
+
+    # ---- exit of the least productive firms (scenario): an extra hazard up to exit_tfp --------
+    if params.exit_tfp > 0:
+        rng = stream_rng(seed, "exit-tfp")
+        for j in range(1, n_years):
+            t = first + j
+            extra = params.exit_tfp * special.expit(-2.0 * omt[:, j - 1] / sd_stat)
+            leaves = (exit_year >= t) & (entry_year < t) & (rng.random(n) < extra)
+            exit_year[leaves] = t - 1
+        alive = (years[None, :] >= entry_year[:, None]) & (years[None, :] <= exit_year[:, None])
 
     # ---- membership: selection on size, age, capital intensity (and optionally pre-TFP) -----
     rng = stream_rng(seed, "membership")
@@ -176,6 +209,9 @@ def generate_panel(seed: int = DEFAULT_SEED, *, firms: int | None = None,
                              f"before it inside the panel {first}-{last}")
         eligible = alive[:, year_pos[pre]] & alive[:, year_pos[cl.start_year]] & ~taken
         index = base_index + params.select_on_pre_tfp * omt[:, year_pos[pre]]
+        if params.select_on_pre_trend:
+            earlier = year_pos.get(pre - 2, 0)
+            index = index + params.select_on_pre_trend * (omt[:, year_pos[pre]] - omt[:, earlier])
         n_out = round(cl.members * params.outside_share)
         chosen: list[np.ndarray] = []
         for pool_mask, k in ((eligible & np.isin(nace, cl.industries), cl.members - n_out),
@@ -220,7 +256,11 @@ def generate_panel(seed: int = DEFAULT_SEED, *, firms: int | None = None,
     for pos, join, ex in memb[["pos", "join_year", "exit_year"]].itertuples(index=False):
         end = last + 1 if np.isnan(ex) else int(ex)
         active[pos] |= (years >= join) & (years < end)
-    theta_it = _theta_path(params, years, first_join) * active
+    theta_it = _theta_path(params, years, first_join, scale) * active
+    if params.anticipation:
+        # the year before the first join: not a member yet, already part of the effect
+        before = (years[None, :] == first_join[:, None] - 1) & ~active
+        theta_it = theta_it + np.where(before, _theta_path(params, years, first_join, scale), 0.0)
     omega = omt + theta_it
 
     # ---- inputs ------------------------------------------------------------------------------
@@ -238,7 +278,7 @@ def generate_panel(seed: int = DEFAULT_SEED, *, firms: int | None = None,
     for j in range(n_years):
         prev_u = params.rho_u * prev_u + params.sigma_u * rng.standard_normal(n)
         u[:, j] = prev_u
-    expected_omega = params.rho * omt_lag + xa + theta_it
+    expected_omega = alpha[:, None] + params.rho * ar_lag + xa + theta_it + shocks[ind_idx]
     lab = mu_l[:, None] + scale[:, None] + params.kappa_l * expected_omega + u
     # capital: K_{t+1} = (1-delta) K_t + I_t; I_t >= 0 moves k towards a target that rises with
     # expected TFP (E_t omega_{t+1} = rho omt_t + theta_{t+1} D_{t+1})
@@ -256,7 +296,8 @@ def generate_panel(seed: int = DEFAULT_SEED, *, firms: int | None = None,
             k_entry = (k_target_base + params.kappa_k * params.rho * omt_lag[:, j]
                        + params.sigma_k0 * rng.standard_normal(n))
             cap[:, j] = np.where(newly, k_entry, cap[:, j])
-        k_star = k_target_base + params.kappa_k * (params.rho * omt[:, j] + theta_next[:, j])
+        k_star = k_target_base + params.kappa_k * (params.rho * omt[:, j] + theta_next[:, j]
+                                                   + (1 - params.rho) * alpha)
         desired = (cap[:, j] + params.adjust * (k_star - cap[:, j])
                    + params.sigma_inv * rng.standard_normal(n))
         invest = np.maximum(np.exp(desired) - (1 - params.delta) * np.exp(cap[:, j]), 0.0)
@@ -271,7 +312,14 @@ def generate_panel(seed: int = DEFAULT_SEED, *, firms: int | None = None,
     y = y_star + eps
     mat_ratio = np.array([i.materials_ratio for i in inds])[ind_idx]
     lab_share = np.array([i.labour_share for i in inds])[ind_idx]
-    m = np.log(mat_ratio)[:, None] + y_star
+    # Leontief (materials_labour = 1): materials follow value added, labour included. With
+    # materials_labour = 0 they follow capital and productivity alone, at the industry's
+    # median labour (materials demand that labour's own shocks do not reach).
+    m = np.log(mat_ratio)[:, None] + y_star - (1 - params.materials_labour) * bl[:, None] * (
+        lab - mu_l[:, None])
+    if params.sigma_materials:
+        m = m + params.sigma_materials * stream_rng(seed, "materials-error").standard_normal(
+            (n, n_years))
     wage = np.log(lab_share)[:, None] + y_star + params.sigma_wage * rng.standard_normal(
         (n, n_years))
 
@@ -403,8 +451,11 @@ def panel_truth(seed: int, firms: int, shape: PanelShape, params: PanelParams,
         "productivity": {
             "omega": "omega_it = omega_tilde_it + theta_it * D_it (true log TFP, mean 0 "
                      "without the programme)",
-            "omega_tilde": "stationary AR(1): omega_tilde_it = rho omega_tilde_i,t-1 + xi_it, "
-                           "xi ~ N(0, sigma_xi^2), no firm fixed effect",
+            "omega_tilde": "alpha_i + a_it + eta_j(i),t with a_it = rho a_i,t-1 + xi_it "
+                           "stationary AR(1), xi ~ N(0, sigma_xi^2); alpha_i ~ N(0, "
+                           "sigma_firm^2) a permanent firm effect and eta_jt ~ N(0, "
+                           "sigma_industry_year^2) industry-by-year shocks known to the firm "
+                           "(both zero unless the scenario sets them)",
             "law_of_motion": "omega_it = rho omega_i,t-1 + theta (D_it - rho D_i,t-1) + xi_it "
                              "(De Loecker 2013; with ramp_years > 0 theta varies with time "
                              "since joining)",
@@ -413,16 +464,22 @@ def panel_truth(seed: int, firms: int, shape: PanelShape, params: PanelParams,
         },
         "treatment": {
             "theta": params.theta, "ramp_years": params.ramp_years,
+            "effect": "theta_it = (theta + theta_size * scale_i) * min(1, (t - join + 1) / "
+                      "ramp_years) while a member (full from the join year when ramp_years = "
+                      "0); anticipation * that effect in the year before the first join",
             "D": "1 from the firm's first join year until the end of its last membership "
                  "(exit_year = first year no longer a member)",
             "selection": "conditional logit (Gumbel top-k) within each cluster's eligible pool "
                          "on select_size * scale + select_age * log(1 + age) + select_capint * "
-                         "capint + select_on_pre_tfp * omega_tilde(start year - 1); eligible: "
+                         "capint + select_on_pre_tfp * omega_tilde(start year - 1) + "
+                         "select_on_pre_trend * (omega_tilde(start - 1) - omega_tilde(start "
+                         "- 3)); eligible: "
                          "alive in the year before and the year of the cluster's start",
             "parallel_trends": ("hold unconditionally (selection on permanent factors only)"
-                                if params.select_on_pre_tfp == 0 else
-                                "fail unconditionally (selection on pre-period TFP with "
-                                "mean reversion); hold conditional on omega_tilde(start-1)"),
+                                if params.select_on_pre_tfp == 0
+                                and params.select_on_pre_trend == 0 else
+                                "fail unconditionally (selection on pre-period TFP or its "
+                                "trend, with mean reversion)"),
         },
         "inputs": {
             "labour": "l_it = mu_l(j) + scale_i + kappa_l (rho omega_tilde_i,t-1 + xi_known_it "
@@ -432,8 +489,10 @@ def panel_truth(seed: int, firms: int, shape: PanelShape, params: PanelParams,
                        "(k*_i,t+1 - k_it) + N(0, sigma_inv^2); k* = mu_k(j) + scale_i + "
                        "capint_i + kappa_k E_t[omega_i,t+1]; I_it = max(desired - (1-delta) "
                        "K_it, 0)",
-            "materials": "m_it = log(materials_ratio(j)) + beta_0 + beta_l l + beta_k k + omega "
-                         "(Leontief in materials: strictly increasing in omega, the proxy)",
+            "materials": "m_it = log(materials_ratio(j)) + beta_0 + beta_l (materials_labour "
+                         "l + (1 - materials_labour) mu_l(j)) + beta_k k + omega + N(0, "
+                         "sigma_materials^2) (materials_labour = 1: Leontief in value added; "
+                         "strictly increasing in omega, the proxy)",
             "wage_bill": "log wage_bill = log(labour_share(j)) + y* + N(0, sigma_wage^2)",
         },
         "exports_patents": {
@@ -444,7 +503,10 @@ def panel_truth(seed: int, firms: int, shape: PanelShape, params: PanelParams,
                        "effect + patent_size (l - mu_l) + patent_tfp omega + patent_membership "
                        "D; var = mu + patent_dispersion mu^2",
         },
-        "mess": "entry after the first year, exit (hazard not related to TFP), one missing "
+        "exit": "yearly hazard exit_hazard (+ exit_hazard_young below age 5) + exit_tfp * "
+                "logistic(-2 omega_tilde_i,t-1 / sd_stationary): related to TFP only when "
+                "exit_tfp > 0",
+        "mess": "entry after the first year, exit, one missing "
                 "interior year for gap_share of firms, zeros in employment, capital and "
                 "materials, missing investment, exports and patents, floats rounded to 6 "
                 "significant digits",

@@ -204,9 +204,13 @@ class PanelParams:
 
     theta: float = 0.03  # effect of membership on log TFP
     ramp_years: int = 0  # 0: full effect from the join year; r: effect * min(1, (t-join+1)/r)
+    theta_size: float = 0.0  # change of a member's effect per unit of its scale factor
+    anticipation: float = 0.0  # share of the effect already in the year before joining
     rho: float = 0.75  # AR(1) coefficient of log TFP
     sigma_xi: float = 0.12  # sd of the TFP innovation xi
     known_share: float = 0.5  # share of var(xi_t) known when labour is chosen (t - 1/2)
+    sigma_firm: float = 0.0  # sd of a permanent firm component of log TFP
+    sigma_industry_year: float = 0.0  # sd of industry-by-year shocks to log TFP (known to firms)
     sigma_eps: float = 0.10  # sd of the measurement error of log value added
     kappa_l: float = 1.5  # elasticity of labour to expected log TFP
     kappa_k: float = 1.5  # elasticity of target capital to expected log TFP
@@ -219,15 +223,20 @@ class PanelParams:
     sigma_inv: float = 0.08  # sd of the investment shock (log desired capital)
     sigma_k0: float = 0.25  # sd of initial capital around its target
     sigma_wage: float = 0.10  # sd of log wage-bill noise
+    materials_labour: float = 1.0  # 1: materials Leontief in value added; 0: materials demand
+    # depends on capital and productivity only (labour's own variation does not reach it)
+    sigma_materials: float = 0.0  # sd of classical measurement error in log materials
     entry_share: float = 0.12  # share of firms entering after the first year
     exit_hazard: float = 0.02  # yearly exit probability (not related to TFP)
     exit_hazard_young: float = 0.03  # extra hazard for firms younger than 5 years
+    exit_tfp: float = 0.0  # extra yearly exit hazard of the least productive firms (at most)
     age_median: float = 15.0  # median age of incumbents in the first year
     age_sigma: float = 0.75  # sd of log age of incumbents
     select_size: float = 0.9  # membership index: per unit of the scale factor
     select_age: float = 0.6  # ... per unit of log age
     select_capint: float = 1.0  # ... per unit of the capital-intensity factor
     select_on_pre_tfp: float = 0.0  # ... per unit of log TFP in the year before the start
+    select_on_pre_trend: float = 0.0  # ... per unit of log TFP growth over the two years before
     outside_share: float = 0.15  # share of a cluster's members from non-cluster industries
     multi_share: float = 0.06  # share of members who also join a second cluster
     member_exit_share: float = 0.02  # share of single memberships that end before the panel does
