@@ -95,9 +95,9 @@ def _task(batch: list[tuple[int, np.random.SeedSequence]], replicate: Replicate,
 
 
 def simulate(replicate: Replicate, replications: int, seed: int = seeding.DEFAULT_SEED, *,
-             n_jobs: int | None = 1, batch_size: int | None = None,
+             n_jobs: int | None = 1, batch_size: int | None = None, first: int = 0,
              **options: Any) -> pd.DataFrame:
-    """Run ``replications`` replications of ``replicate`` from ``seed``: one table.
+    """Run replications ``first .. replications - 1`` of ``replicate`` from ``seed``: one table.
 
     Parameters
     ----------
@@ -117,6 +117,9 @@ def simulate(replicate: Replicate, replications: int, seed: int = seeding.DEFAUL
     batch_size : int, optional
         Replications per task (default :func:`clusterpolicy.core.parallel.default_batch_size`).
         The table does not depend on it.
+    first : int, default 0
+        The first replication to run: a stored run of ``first`` replications is extended by
+        the next ones, each with the child it would have had in one run.
     **options
         Passed to every call of ``replicate``.
 
@@ -135,9 +138,13 @@ def simulate(replicate: Replicate, replications: int, seed: int = seeding.DEFAUL
         raise ValueError(f"replications must be at least 1, got {replications}")
     if batch_size is not None and int(batch_size) < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if not 0 <= int(first) < int(replications):
+        raise ValueError(f"first must be in [0, {replications}), got {first}")
     children = seeding.spawn(int(seed), int(replications))
-    size = int(batch_size) if batch_size else parallel.default_batch_size(len(children), n_jobs)
-    tasks = [[(i, children[i]) for i in batch] for batch in parallel.batches(len(children), size)]
+    todo = list(range(int(first), len(children)))
+    size = int(batch_size) if batch_size else parallel.default_batch_size(len(todo), n_jobs)
+    tasks = [[(todo[i], children[todo[i]]) for i in batch]
+             for batch in parallel.batches(len(todo), size)]
     parts = parallel.run_tasks(_task, tasks, n_jobs, replicate, dict(options))
     table = pd.DataFrame([r for part in parts for r in part], columns=COLUMNS)
     return table.sort_values(["replication"], kind="stable").reset_index(drop=True)

@@ -8,6 +8,7 @@ chapter's cache key and its entry in the run manifest.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -241,6 +242,97 @@ def package_source_digest() -> str:
     digest = hashlib.sha256()
     for file in sorted(root.rglob("*.py")):
         digest.update(file.relative_to(root).as_posix().encode())
+        digest.update(b"\0")
+        digest.update(file.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _module_file(name: str) -> Path | None:
+    """The source file of package module ``name`` (``clusterpolicy.x.y``), if it is one."""
+    parts = name.split(".")[1:]
+    base = PACKAGE_ROOT.joinpath(*parts)
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported_modules(file: Path) -> set[str]:
+    """The package modules ``file`` imports, at any depth of its code (relative ones resolved;
+    ``from m import x`` counts ``m`` and, when it is a module, ``m.x``)."""
+    # the package a relative import starts from: the module's own (``__init__`` included)
+    package = list(file.relative_to(PACKAGE_ROOT.parent).with_suffix("").parts[:-1])
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.split(".")[0] == "clusterpolicy")
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            if module.split(".")[0] != "clusterpolicy":
+                continue
+            found.add(module)
+            found.update(f"{module}.{a.name}" for a in node.names)
+    return {m for m in found if _module_file(m) is not None}
+
+
+def module_closure(module: str) -> list[Path]:
+    """The source files of package module ``module`` and of every package module it imports,
+    directly or not (read from the import statements, not by importing).
+
+    Parameters
+    ----------
+    module : str
+        A module of the package, e.g. ``"clusterpolicy.checks.montecarlo"``.
+
+    Returns
+    -------
+    list of pathlib.Path
+        Sorted; each parent package's ``__init__.py`` included.
+
+    Raises
+    ------
+    ValueError
+        When ``module`` is not a module of the package.
+    """
+    if _module_file(module) is None:
+        raise ValueError(f"{module!r} is not a module of the package")
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        parts = name.split(".")
+        todo.extend(".".join(parts[:i]) for i in range(1, len(parts)))  # parent packages
+        file = _module_file(name)
+        if file is not None:
+            todo.extend(_imported_modules(file) - seen)
+    return sorted({f for m in seen if (f := _module_file(m)) is not None})
+
+
+def closure_digest(module: str) -> str:
+    """SHA-256 over the source files of :func:`module_closure` (path and bytes): changes when,
+    and only when, code that ``module`` can run changes.
+
+    Parameters
+    ----------
+    module : str
+        A module of the package.
+
+    Returns
+    -------
+    str
+        64 hex characters.
+    """
+    digest = hashlib.sha256()
+    for file in module_closure(module):
+        digest.update(file.relative_to(PACKAGE_ROOT).as_posix().encode())
         digest.update(b"\0")
         digest.update(file.read_bytes())
         digest.update(b"\0")

@@ -18,7 +18,8 @@ The panel DGP (all logs natural; money in thousand euro)::
              the materials scenario replaces l by mu_l(j) and adds measurement error)
 
 The baseline world is the one above; :mod:`clusterpolicy.synthetic.scenarios` names the others
-(each changes a few :class:`PanelParams` from their baseline values).
+(each changes a few :class:`~clusterpolicy.synthetic.shapes.PanelParams` from their
+baseline values).
 
 so that the law of motion of true TFP is
 ``omega_it = rho omega_i,t-1 + theta (D_it - rho D_i,t-1) + xi_it`` (De Loecker 2013).

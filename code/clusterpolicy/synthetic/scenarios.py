@@ -11,8 +11,8 @@ other scenario changes one of these choices, so that the Monte Carlo appendix ca
 estimator holds up where, instead of crowning the one the baseline was built around.
 
 A study-1 scenario is a set of :class:`~clusterpolicy.synthetic.shapes.PanelParams` values
-(:data:`PANEL_SCENARIOS`, :func:`panel_params`); a study-2 scenario a set of changes to the
-tech-firm truth (:data:`TECH_SCENARIOS`, :func:`tech_truth`). ``python -m clusterpolicy synth
+(``PANEL_SCENARIOS``, :func:`panel_params`); a study-2 scenario a set of changes to the
+tech-firm truth (``TECH_SCENARIOS``, :func:`tech_truth`). ``python -m clusterpolicy synth
 --scenario NAME`` writes data of one scenario, with its name in the truth files.
 """
 
@@ -165,13 +165,13 @@ def panel_params(name: str = BASELINE, params: PanelParams | None = None) -> Pan
     Parameters
     ----------
     name : str, default "baseline"
-        A key of :data:`PANEL_SCENARIOS`.
-    params : PanelParams, optional
-        The parameters the scenario changes (default: :class:`PanelParams`).
+        A key of ``PANEL_SCENARIOS``.
+    params : ~clusterpolicy.synthetic.shapes.PanelParams, optional
+        The parameters the scenario changes (default: the baseline's).
 
     Returns
     -------
-    PanelParams
+    ~clusterpolicy.synthetic.shapes.PanelParams
 
     Raises
     ------
@@ -196,7 +196,7 @@ def tech_truth(name: str = BASELINE) -> dict[str, Any]:
     Parameters
     ----------
     name : str, default "baseline"
-        A key of :data:`TECH_SCENARIOS`.
+        A key of ``TECH_SCENARIOS``.
 
     Returns
     -------

@@ -1,0 +1,96 @@
+"""The Monte Carlo grid (checks/grid.py): cells of a study and a scenario that grow by
+replications, run every estimator below ``full`` and the headline estimators beyond; and the
+code closure (core/provenance.py) that will key their stored results."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clusterpolicy.checks import grid, harness
+from clusterpolicy.core import provenance, seeding
+
+SETTINGS = grid.GridSettings(firms=800, full=1, n_pairs=150)
+
+
+@pytest.fixture(scope="module")
+def cell() -> pd.DataFrame:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return grid.run_cell("panel", "anticipation", 2, settings=SETTINGS, n_jobs=1)
+
+
+def test_replications_below_full_run_every_estimator_and_later_ones_the_headline(cell):
+    first = set(cell.loc[cell["replication"] == 0, "estimator"])
+    assert first == {f"tfp:{m}" for m in grid.TFP_METHODS} | {
+        f"effect:{e}" for e in grid.EFFECT_ESTIMATORS} | {
+        f"effect:{e} (true TFP)" for e in grid.TRUE_TFP_ESTIMATORS}
+    assert set(cell.loc[cell["replication"] == 1, "estimator"]) == set(grid.HEADLINE)
+    assert cell["failed"].eq("").all()
+
+
+def test_effect_targets_are_the_sample_itt_and_elasticities_the_industrys(cell):
+    effects = cell[cell["estimator"].str.startswith("effect:")]
+    assert (effects["nominal"] == 0.03).all()
+    # memberships that end early make the sample target smaller than theta, never larger
+    assert ((effects["truth"] > 0.02) & (effects["truth"] <= 0.03 + 1e-12)).all()
+    tfp = cell[cell["estimator"].str.startswith("tfp:")]
+    assert set(tfp["estimand"]) == {"beta_l (NACE 43)", "beta_k (NACE 43)"}
+    assert set(tfp["truth"]) == {0.70, 0.20}
+    # analytic standard errors where the estimator has them, none (no bootstrap) otherwise
+    with_se = set(tfp.loc[np.isfinite(tfp["se"]), "estimator"])
+    assert with_se == {"tfp:ols", "tfp:fe", "tfp:wooldridge"}
+
+
+def test_a_cell_grows_without_changing_the_replications_it_holds(cell):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        later = grid.run_cell("panel", "anticipation", 2, settings=SETTINGS, first=1, n_jobs=1)
+    pd.testing.assert_frame_equal(later.reset_index(drop=True),
+                                  cell[cell["replication"] == 1].reset_index(drop=True))
+
+
+def test_study2_cells_and_bad_names():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = grid.run_cell("tech", "null", 2, settings=SETTINGS, n_jobs=1)
+    assert set(table["replication"]) == {0, 1} and "verdict" in set(table["estimator"])
+    with pytest.raises(ValueError, match="unknown panel scenario"):
+        grid.run_cell("panel", "nul", 1, n_jobs=1)
+    with pytest.raises(ValueError, match="study must be"):
+        grid.run_cell("firms", "baseline", 1, n_jobs=1)  # type: ignore[arg-type]
+
+
+def _one(seq, offset=0.0):
+    rng = seeding.generator(seq)
+    return [harness.row("x", "y", float(rng.normal()) + offset, 1.0, 0.0, 0.0)]
+
+
+def test_the_harness_runs_from_a_first_replication():
+    whole = harness.simulate(_one, 5, 3, n_jobs=1)
+    tail = harness.simulate(_one, 5, 3, n_jobs=1, first=3)
+    pd.testing.assert_frame_equal(tail.reset_index(drop=True),
+                                  whole[whole["replication"] >= 3].reset_index(drop=True))
+    for first in (-1, 5):
+        with pytest.raises(ValueError, match="first must be in"):
+            harness.simulate(_one, 5, 3, first=first)
+
+
+def test_the_code_closure_follows_imports_and_only_them():
+    files = {f.relative_to(provenance.PACKAGE_ROOT).as_posix()
+             for f in provenance.module_closure("clusterpolicy.synthetic.panel")}
+    assert {"synthetic/panel.py", "synthetic/shapes.py", "core/seeding.py",
+            "synthetic/__init__.py", "__init__.py"} <= files
+    assert not any(f.startswith(("book/", "checks/", "studies/", "estimators/")) for f in files)
+    grid_files = {f.relative_to(provenance.PACKAGE_ROOT).as_posix()
+                  for f in provenance.module_closure("clusterpolicy.checks.grid")}
+    assert {"checks/grid.py", "checks/harness.py", "estimators/did/staggered.py",
+            "estimators/production/_fit.py", "synthetic/scenarios.py"} <= grid_files
+    assert not any(f.startswith("book/") for f in grid_files)
+    assert provenance.closure_digest("clusterpolicy.synthetic.panel") != \
+        provenance.closure_digest("clusterpolicy.checks.grid")
+    with pytest.raises(ValueError, match="not a module of the package"):
+        provenance.module_closure("clusterpolicy.nothing")
