@@ -302,7 +302,8 @@ def replicate_internationalization(seq: np.random.SeedSequence, n_pairs: int = 4
 
     The rows of :func:`clusterpolicy.checks.serial_montecarlo.replicate_margins` on the same
     seed (its verdicts left out), the estimator prefixed with ``"internationalization: "``.
-    Truth: the generator's coefficient, or the AME at the true parameters on the same firms.
+    Truth: the generator's coefficient, or its structural AME on the same firms (in the
+    baseline world, the AME at the true parameters).
 
     Parameters
     ----------

@@ -5,9 +5,17 @@ One replication (:func:`replicate_margins`) draws a tech-firm sample with
 :func:`clusterpolicy.synthetic.generate_techfirms` from word 0 of its child seed, fits the
 probit initiation and fractional-logit intensity models, and returns, in the harness's rows,
 the estimate, standard error and truth of the clustering terms and controls and of the AMEs of
-clustering by group (truth: the AME at the true parameters on the same firms), then the three
+clustering by group, then the three
 verdicts of :func:`clusterpolicy.studies.serial_innovators.check_findings` as indicators
-(estimator :data:`VERDICT`, estimate 1 when the finding is reproduced). The Monte Carlo
+(estimator :data:`VERDICT`, estimate 1 when the finding is reproduced). The truth of an AME is
+the sample's structural AME the generator reports (``truth["structural"]``,
+:func:`clusterpolicy.synthetic.structural_effects`: the average derivative of the true response,
+holding each firm's latent terms fixed), in every scenario of
+:data:`clusterpolicy.synthetic.TECH_SCENARIOS`; in the baseline it equals the AME at the true
+parameters on the same firms. The truth of a coefficient is the generator's (the structural
+coefficient, holding the latent terms fixed, when an export potential or regional shocks are
+left out of the model), and NaN when the response is not the estimating models' (``form`` other
+than ``"quadratic"``: no true parameter exists); its rows then have no coverage. The Monte Carlo
 appendix runs the same replication (:func:`clusterpolicy.checks.montecarlo.replicate_internationalization`),
 so both studies draw the same data from the same seed.
 
@@ -32,12 +40,7 @@ from clusterpolicy import synthetic
 from clusterpolicy.checks import harness
 from clusterpolicy.core import seeding
 from clusterpolicy.data.innovators import CONTROLS, prepare
-from clusterpolicy.estimators.margins import (
-    average_marginal_effects,
-    average_marginal_effects_at,
-    initiation,
-    intensity,
-)
+from clusterpolicy.estimators.margins import average_marginal_effects, initiation, intensity
 from clusterpolicy.studies.serial_innovators import (
     FINDINGS,
     NOT_REPRODUCED,
@@ -70,7 +73,8 @@ def replicate_margins(seq: np.random.SeedSequence, n_pairs: int = 400,
     n_pairs : int, default 400
         Matched pairs of the sample.
     truth : mapping, optional
-        Parameters of the generator (default: :func:`clusterpolicy.synthetic.default_tech_truth`).
+        Parameters of the generator (default: :func:`clusterpolicy.synthetic.default_tech_truth`;
+        a scenario's: :func:`clusterpolicy.synthetic.tech_truth`).
     level : float, default 0.95
         Confidence level of the AMEs (``1 - level`` the significance of the verdicts).
 
@@ -78,8 +82,10 @@ def replicate_margins(seq: np.random.SeedSequence, n_pairs: int = 400,
     -------
     list of dict
         Rows of :data:`clusterpolicy.checks.harness.COLUMNS` without ``replication``: per
-        margin (estimator ``"initiation"``, ``"intensity"``) the terms of :data:`MC_TERMS` and
-        ``"AME <group>"`` (``nominal`` = ``truth``), then one :data:`VERDICT` row per finding;
+        margin (estimator ``"initiation"``, ``"intensity"``) the terms of :data:`MC_TERMS`
+        (truth NaN when the response form is not the models') and ``"AME <group>"`` (truth: the
+        generator's structural AME; ``nominal`` = ``truth``), then one :data:`VERDICT` row per
+        finding;
         ``notes`` the warnings the two estimations recorded. When an estimation fails (rank
         deficient design): one row with ``failed`` set and empty names.
     """
@@ -91,14 +97,15 @@ def replicate_margins(seq: np.random.SeedSequence, n_pairs: int = 400,
     except (ValueError, np.linalg.LinAlgError) as exc:
         return [harness.row("", "", math.nan, math.nan, math.nan, math.nan, 0, harness.failure(exc))]
     notes = sum(len(r.notes) for r in fits.values())
+    specified = true.get("form", "quadratic") == "quadratic"
     rows = []
     for margin, res in fits.items():
-        tp = true_params(true, res)
+        tp = true_params(true, res) if specified else pd.Series(math.nan, index=res.params.index)
         for term in MC_TERMS:
             rows.append(harness.row(margin, term, res.params[term], res.std_errors[term], tp[term],
                                     tp[term], notes))
         ame = average_marginal_effects(res, df, level=level)
-        true_ame = average_marginal_effects_at(res, df, tp)
+        true_ame = true["structural"][margin]["ame"]
         for label in ame.index:
             rows.append(harness.row(margin, f"AME {label}", ame.loc[label, "ame"], ame.loc[label, "se"],
                                     true_ame[label], true_ame[label], notes))
@@ -117,7 +124,8 @@ class MonteCarloResults:
     ----------
     draws : DataFrame
         One row per replication and quantity: ``rep, seed, margin, quantity, estimate,
-        std_error, truth, covered`` (failed replications left out).
+        std_error, truth, covered`` (failed replications left out; ``covered`` NaN where the
+        truth is, i.e. the coefficients of a misspecified form).
     verdict_draws : DataFrame
         One row per replication (index ``rep``): the three glue verdicts.
     settings : dict
@@ -136,7 +144,8 @@ class MonteCarloResults:
 
     def coverage(self) -> pd.DataFrame:
         """Per margin and quantity: mean truth, mean estimate, bias, sd of the estimates, mean
-        standard error, coverage of the intervals and its Monte Carlo standard error.
+        standard error, coverage of the intervals and its Monte Carlo standard error (bias and
+        coverage NaN for a quantity without a true value).
 
         Returns
         -------
@@ -172,12 +181,15 @@ def _draws(table: pd.DataFrame, seeds: list[int], level: float) -> pd.DataFrame:
     quantities = table.loc[table["estimator"] != VERDICT]
     estimate, se, truth = (quantities[c].to_numpy(dtype=float) for c in ("estimate", "se", "truth"))
     crit = stats.norm.ppf(0.5 + level / 2)
+    covered = np.abs(estimate - truth) <= crit * se
+    if not np.isfinite(truth).all():  # no true value (a misspecified form): no coverage
+        covered = np.where(np.isfinite(truth), covered, np.nan)
     reps = quantities["replication"].to_numpy()
     draws = pd.DataFrame({
         "rep": reps, "seed": np.asarray(seeds, dtype=np.int64)[reps],
         "margin": quantities["estimator"].to_numpy(), "quantity": quantities["estimand"].to_numpy(),
         "estimate": estimate, "std_error": se, "truth": truth,
-        "covered": np.abs(estimate - truth) <= crit * se,
+        "covered": covered,
     }, columns=DRAW_COLUMNS)
     return draws.reset_index(drop=True)
 

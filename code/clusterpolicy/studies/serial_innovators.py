@@ -1072,9 +1072,11 @@ def true_params(truth: Mapping[str, Any], result: MarginResults) -> pd.Series:
     """The generator's true parameters in the parameterisation of ``result``.
 
     Defined for the probit initiation model and the fractional-logit intensity model (both
-    correctly specified for the synthetic DGP). Industry effects are re-expressed relative to
-    the result's reference industry: ``const + effect(reference)`` and
-    ``effect(level) - effect(reference)``.
+    correctly specified for the synthetic DGP of the baseline; in a scenario with latent
+    terms these are the structural coefficients, holding them fixed, and in the
+    ``"threshold"`` form they are unused by the generator and no true value exists). Industry
+    effects are re-expressed relative to the result's reference industry:
+    ``const + effect(reference)`` and ``effect(level) - effect(reference)``.
 
     Parameters
     ----------

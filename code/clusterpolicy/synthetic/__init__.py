@@ -20,7 +20,20 @@ from .panel import (
 )
 from .scenarios import BASELINE, PANEL_SCENARIOS, TECH_SCENARIOS, Scenario, panel_params, tech_truth
 from .shapes import FLANDERS, OTHER, SHAPES, Cluster, Industry, PanelParams, PanelShape, get_shape
-from .techfirms import N_REGIONS, TECH_INDUSTRIES, TECHFIRMS_COLUMNS, default_tech_truth, generate_techfirms
+from .techfirms import (
+    FORMS,
+    N_REGIONS,
+    TECH_INDUSTRIES,
+    TECH_LATENT_COLUMNS,
+    TECHFIRMS_COLUMNS,
+    TRUE_FINDINGS,
+    SyntheticTechFirms,
+    default_tech_truth,
+    default_threshold_response,
+    draw_techfirms,
+    generate_techfirms,
+    structural_effects,
+)
 from .truth import Regenerated, is_synthetic, is_synthetic_run, latent_for, read_truth, regenerate, truth_path
 
 __all__ = [
@@ -28,6 +41,7 @@ __all__ = [
     "CHECKSUMS",
     "FILES",
     "FLANDERS",
+    "FORMS",
     "GENERATOR_VERSION",
     "MEMBERSHIP_COLUMNS",
     "N_REGIONS",
@@ -37,7 +51,9 @@ __all__ = [
     "SHAPES",
     "TECHFIRMS_COLUMNS",
     "TECH_INDUSTRIES",
+    "TECH_LATENT_COLUMNS",
     "TECH_SCENARIOS",
+    "TRUE_FINDINGS",
     "Cluster",
     "Industry",
     "PanelParams",
@@ -45,9 +61,12 @@ __all__ = [
     "Regenerated",
     "Scenario",
     "SyntheticPanel",
+    "SyntheticTechFirms",
     "calibration_table",
     "cli_synth",
     "default_tech_truth",
+    "default_threshold_response",
+    "draw_techfirms",
     "generate_panel",
     "generate_techfirms",
     "get_shape",
@@ -60,6 +79,7 @@ __all__ = [
     "read_truth",
     "regenerate",
     "round_significant",
+    "structural_effects",
     "tech_truth",
     "truth_path",
     "write_defaults",

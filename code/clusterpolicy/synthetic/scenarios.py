@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from clusterpolicy.synthetic.shapes import PanelParams
-from clusterpolicy.synthetic.techfirms import default_tech_truth
+from clusterpolicy.synthetic.techfirms import default_tech_truth, default_threshold_response
 
 __all__ = ["BASELINE", "PANEL_SCENARIOS", "TECH_SCENARIOS", "Scenario", "panel_params",
            "scenario_names", "tech_truth"]
@@ -51,8 +51,10 @@ class Scenario:
         (nested mappings are merged into the baseline's).
     pattern : bool
         Study 2: whether the published pattern (both groups gain, non-serial decreasing returns,
-        serial innovators gain more) is built in. A scenario without it measures how often the
-        verdict rules fire when they should not.
+        serial innovators gain more) is built in: whether all three findings hold in the truth
+        of its samples (``truth["structural"]["findings"]`` of
+        :func:`~clusterpolicy.synthetic.generate_techfirms`). A scenario without it measures
+        how often the verdict rules fire when they should not.
     """
 
     name: str
@@ -126,24 +128,33 @@ TECH_SCENARIOS: dict[str, Scenario] = _scenarios(
               "intensity": {"z": 0.0, "z2": 0.0, "serial_z": 0.0, "serial_z2": 0.0}},
              pattern=False),
     Scenario("linear", "same linear gain for both groups",
-             "Both groups gain from clustering, equally and without curvature: the rules for "
-             "decreasing returns and for serial innovators gaining more should not fire.",
+             "Both groups' indices rise with clustering, equally and without curvature: the "
+             "rules for decreasing returns and for serial innovators gaining more should not "
+             "fire. (Through the link, the AMEs differ: serial innovators' higher initiation "
+             "index gives them the smaller AME of initiation.)",
              {"initiation": {"z2": 0.0, "serial_z": 0.0, "serial_z2": 0.0},
               "intensity": {"z2": 0.0, "serial_z": 0.0, "serial_z2": 0.0}},
              pattern=False),
     Scenario("endogenous-location", "location follows export potential",
-             "An unobserved export potential raises both margins and draws firms to regions "
-             "where their industry is concentrated: clustering is endogenous.",
-             {"location": {"endogenous": 0.6}}),
+             "An unobserved export potential v ~ N(0, 1) per firm raises both indices (by 0.5 "
+             "v for initiation, 0.4 v for intensity) and draws firms to regions where their "
+             "industry is concentrated (region weights lq^(tilt + 0.6 v)): clustering is "
+             "endogenous, and the estimated effects of z carry part of v's.",
+             {"location": {"endogenous": 0.6, "potential_initiation": 0.5,
+                           "potential_intensity": 0.4}}),
     Scenario("regional-shocks", "regional shocks",
-             "A shock common to the firms of a region (sd 0.3 on both indices): errors are "
-             "correlated within regions, where clustering varies (the Moulton problem).",
+             "A shock common to the firms of a region (sd 0.3), added to both indices: errors "
+             "are correlated within regions, where clustering varies (the Moulton problem), "
+             "and the models, which leave it out, estimate coefficients slightly attenuated.",
              {"regional_shock_sd": 0.3}),
     Scenario("threshold", "threshold response",
-             "The response is not the estimating model's: a logistic step in log clustering, "
-             "steeper and higher for serial innovators, flat beyond the step for non-serial "
-             "ones.",
-             {"form": "threshold"}),
+             "The response is not the estimating model's: the index gains a logistic step in z "
+             "(standardised log clustering), higher and steeper for serial innovators and at "
+             "the middle of their distribution, lower, wider and early for non-serial ones, "
+             "whose returns flatten beyond it. The published pattern holds (both gain, "
+             "serial innovators more, non-serial returns decreasing on average), but no "
+             "coefficient of the estimating models is a true parameter.",
+             {"form": "threshold", "threshold": default_threshold_response()}),
 )
 
 
