@@ -33,8 +33,9 @@ Z95 = 1.959963984540054
 
 #: The generator whose truth files :func:`study1_truth_patterns` can read.
 PANEL_GENERATOR = "clusterpolicy.synthetic.generate_panel"
-#: The page of study 2 and its verdicts, whose rules' power the Monte Carlo of that page gives.
+#: The page of study 2, whose Monte Carlo gives the power of its rules.
 STUDY2_PAGE = "05_serial_innovators"
+#: The glue names of study 2's verdicts on that page.
 STUDY2_VERDICTS = ("verdict_both_gain", "verdict_nonserial_decreasing", "verdict_serial_gain_more")
 
 
@@ -52,7 +53,7 @@ def study1_truth_patterns(truth: Mapping[str, Any], facts: Study1Facts) -> dict[
     ----------
     truth : mapping
         The panel's truth file (:func:`clusterpolicy.synthetic.read_truth`).
-    facts : Study1Facts
+    facts : ~clusterpolicy.data.published.Study1Facts
         The published findings (the range scored).
 
     Returns
