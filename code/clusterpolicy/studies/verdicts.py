@@ -14,19 +14,19 @@ What that says depends on the data:
 
 from __future__ import annotations
 
-#: Synthetic data: the rule fired (and the truth has the pattern, or cannot say).
+#: On synthetic data, the rule fired (and the truth has the pattern, or cannot say).
 RECOVERED = "recovered"
-#: Synthetic data: the rule did not fire (and the truth lacks the pattern, or cannot say).
+#: On synthetic data, the rule did not fire (and the truth lacks the pattern, or cannot say).
 NOT_RECOVERED = "not recovered"
-#: Synthetic data: the rule did not fire although the truth has the pattern.
+#: On synthetic data, the rule did not fire although the truth has the pattern.
 FALSE_NEGATIVE = "not recovered (false negative)"
-#: Synthetic data: the rule fired although the truth lacks the pattern.
+#: On synthetic data, the rule fired although the truth lacks the pattern.
 FALSE_POSITIVE = "found but not built in (false positive)"
-#: Real data: the rule fired.
+#: On real data, the rule fired.
 REPRODUCED = "reproduced"
-#: Real data: the rule did not fire.
+#: On real data, the rule did not fire.
 NOT_REPRODUCED = "not reproduced"
-#: Any data: a page could not compute what the rule needs.
+#: On any data, a page could not compute what the rule needs.
 NOT_TESTABLE = "not testable with these data"
 
 #: The verdicts on data with a truth file.
