@@ -126,7 +126,7 @@ def test_the_landing_page_and_the_scorecard_name_their_data(real_site, default_b
 
     intro = default["intro"]
     banner = intro.find("These results are computed on synthetic data")
-    assert 0 <= banner < intro.index("Headline results of this build")
+    assert 0 <= banner < intro.index("Headline results of this build #")  # the heading, not the contents
     assert (f"Study 1. On synthetic data built with a true effect of {glue['true_effect']:.3f} "
             "log points, cluster membership changed") in intro
     assert "Study 2. On the synthetic tech-firm data of this build" in intro
@@ -138,7 +138,7 @@ def test_the_landing_page_and_the_scorecard_name_their_data(real_site, default_b
 
     intro = other["intro"]
     banner = intro.find("These results are computed on the data files named in the run's parameters")
-    assert 0 <= banner < intro.index("Headline results of this build")
+    assert 0 <= banner < intro.index("Headline results of this build #")  # the heading, not the contents
     for sentence in ("Study 1. On the firm panel of this run (no truth file)",
                      "Study 2. On the tech-firm data of this run (no truth file)",
                      "Together. On the firm panel of this run (no truth file)",
