@@ -114,6 +114,40 @@ def test_every_headline_value_is_a_number_or_an_explained_gap(real_site, scenari
             assert "nan" not in value.lower().split(), f"{scenario}: {page}::{name} = {value!r}"
 
 
+def test_the_landing_page_and_the_scorecard_name_their_data(real_site, default_build):
+    """The landing page opens with the data banner, and every headline sentence and the
+    scorecard's counts say which data they speak of: recovered on synthetic data, reproduced
+    only on real data."""
+    pages = ("intro", "chapters/appendix_scorecard")
+    default = {page: page_text(default_build / f"{page}.html") for page in pages}
+    other = {page: page_text(real_site("other-programme") / f"{page}.html") for page in pages}
+    chapters = json.loads((default_build / "run_manifest.json").read_text())["chapters"]
+    glue, scores = chapters["intro"]["glue"], chapters["chapters/appendix_scorecard"]["glue"]
+
+    intro = default["intro"]
+    banner = intro.find("These results are computed on synthetic data")
+    assert 0 <= banner < intro.index("Headline results of this build #")  # the heading, not the contents
+    assert (f"Study 1. On synthetic data built with a true effect of {glue['true_effect']:.3f} "
+            "log points, cluster membership changed") in intro
+    assert "Study 2. On the synthetic tech-firm data of this build" in intro
+    assert "Together. On the synthetic firm panel of study 1" in intro
+    assert "Scorecard. On the synthetic data of this build" in intro
+    assert "are reproduced by this build" not in intro
+    assert (f"On the synthetic data of this run, of {scores['n_claims']} claims "
+            f"{scores['n_recovered']} are recovered") in default["chapters/appendix_scorecard"]
+
+    intro = other["intro"]
+    banner = intro.find("These results are computed on the data files named in the run's parameters")
+    assert 0 <= banner < intro.index("Headline results of this build #")  # the heading, not the contents
+    for sentence in ("Study 1. On the firm panel of this run (no truth file)",
+                     "Study 2. On the tech-firm data of this run (no truth file)",
+                     "Together. On the firm panel of this run (no truth file)",
+                     "Scorecard. On the data of this run (no truth file)"):
+        assert sentence in intro
+    assert "recovered" not in intro
+    assert "On the data of this run (no truth file), of 7 claims" in other["chapters/appendix_scorecard"]
+
+
 @pytest.mark.parametrize("branch", BRANCH_PARAMS)
 def test_every_data_dependent_branch_is_rendered(page_texts, branch):
     scenario, page, text = realdata.BRANCHES[branch]

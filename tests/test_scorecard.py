@@ -1,27 +1,34 @@
-"""The scorecard's verdicts follow from the glued numbers, by explicit rules."""
+"""The scorecard's verdicts follow from the glued numbers, by explicit rules, in the words of
+the data: recovered or not on synthetic data with a truth file, reproduced or not on real data."""
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 
 import pytest
 
 from clusterpolicy.data import published
 from clusterpolicy.studies import contract
 from clusterpolicy.studies import scorecard as sc
+from clusterpolicy.studies import verdicts as vocabulary
 from conftest import ROOT
 
 GOOD = {"chapters": {
     "chapters/02_data": {"glue": {"diff_size": 0.9, "p_size": 1e-10, "diff_age": 6.0,
                                   "p_age": 1e-5, "diff_capint": 0.5, "p_capint": 1e-8}},
     "chapters/04_cluster_effects": {"glue": {
+        "has_truth": False,
         "effect_conditional_did": 0.031, "effect_conditional_did_se": 0.006,
         "effect_twfe": 0.028, "effect_twfe_se": 0.005,
         "effect_cs_simple": 0.030, "effect_cs_simple_se": 0.006, "size_test_p": 0.4}},
     "chapters/05_serial_innovators": {"glue": {
+        "has_truth": False,
         "verdict_both_gain": "reproduced", "verdict_nonserial_decreasing": "reproduced",
         "verdict_serial_gain_more": "reproduced",
+        "mc_rate_verdict_both_gain": 1.0, "mc_rate_verdict_nonserial_decreasing": 0.82,
+        "mc_rate_verdict_serial_gain_more": 0.9, "mc_rate_joint": 0.74,
         **{f"ame_{m}_{g}{x}": v for m in ("initiation", "intensity")
            for g in ("serial", "nonserial", "diff") for x, v in (("", 0.05), ("_p", 0.001))},
         **{f"{q}_{m}{x}": v for m in ("initiation", "intensity")
@@ -100,3 +107,149 @@ def test_the_published_range_comes_from_the_facts_file():
     low["chapters"]["chapters/04_cluster_effects"]["glue"]["effect_twfe"] = 0.02
     assert sc.scorecard(low, FACTS).loc[1, "verdict"] == sc.REPRODUCED
     assert sc.scorecard(low, narrow).loc[1, "verdict"] == sc.NOT_REPRODUCED
+
+
+# --------------------------------------------------------------------------------------------
+# Synthetic data: recovered or not, with the truth's patterns
+# --------------------------------------------------------------------------------------------
+PANEL_TRUTH = json.loads((ROOT / "data" / "synthetic" / "panel.truth.json").read_text())
+
+
+def synthetic_manifest(**study2) -> dict:
+    """GOOD on synthetic data: both pages have a truth file, chapter 5 words its verdicts for
+    them (``study2`` replaces some)."""
+    manifest = copy.deepcopy(GOOD)
+    g4 = manifest["chapters"]["chapters/04_cluster_effects"]["glue"]
+    g4 |= {"has_truth": True, "true_effect": PANEL_TRUTH["treatment"]["theta"]}
+    g5 = manifest["chapters"]["chapters/05_serial_innovators"]["glue"]
+    g5 |= {"has_truth": True, "verdict_both_gain": vocabulary.RECOVERED,
+           "verdict_nonserial_decreasing": vocabulary.RECOVERED,
+           "verdict_serial_gain_more": vocabulary.RECOVERED, **study2}
+    return manifest
+
+
+def test_the_default_truth_has_every_study1_pattern_computed_from_its_parameters():
+    assert PANEL_TRUTH["treatment"]["theta"] == pytest.approx(0.03)
+    assert sc.study1_truth_patterns(PANEL_TRUTH, FACTS) == {
+        "headline": True, "range": True, "size": True, "selection": True}
+
+
+def test_study1_patterns_turn_with_the_truth():
+    outside = copy.deepcopy(PANEL_TRUTH)
+    outside["treatment"]["theta"] = 0.08   # above the published range
+    patterns = sc.study1_truth_patterns(outside, FACTS)
+    assert (patterns["headline"], patterns["range"]) == (False, False)
+    no_age = copy.deepcopy(PANEL_TRUTH)
+    no_age["params"]["select_age"] = 0.0   # members are not selected on age
+    assert sc.study1_truth_patterns(no_age, FACTS)["selection"] is False
+    # where the truth file cannot say, the pattern is unknown, not assumed
+    other = {"generator": "someone.else", "treatment": {}, "params": {}}
+    assert sc.study1_truth_patterns(other, FACTS) == {
+        "headline": None, "range": None, "size": None, "selection": None}
+
+
+def test_on_synthetic_data_the_claims_are_recovered_not_reproduced():
+    table = sc.scorecard(synthetic_manifest(), FACTS, panel_truth=PANEL_TRUTH)
+    assert table["verdict"].eq(vocabulary.RECOVERED).all(), table
+    assert table["verdict shown"].eq(vocabulary.RECOVERED).all()
+    counts = sc.counts(table)
+    assert (counts["n_recovered"], counts["n_not_recovered"], counts["n_reproduced"]) == (7, 0, 0)
+    assert sc.verdict_data(synthetic_manifest()) == {
+        "verdicts_synthetic": True, "verdicts_real": False, "verdicts_mixed": False}
+
+
+def test_without_a_truth_file_the_claims_are_reproduced():
+    table = sc.scorecard(GOOD, FACTS)
+    counts = sc.counts(table)
+    assert (counts["n_reproduced"], counts["n_recovered"], counts["n_false_negative"]) == (7, 0, 0)
+    assert sc.verdict_data(GOOD) == {
+        "verdicts_synthetic": False, "verdicts_real": True, "verdicts_mixed": False}
+
+
+def test_a_miss_where_the_truth_has_the_pattern_is_a_false_negative_with_its_power():
+    manifest = synthetic_manifest(verdict_nonserial_decreasing=vocabulary.FALSE_NEGATIVE)
+    g4 = manifest["chapters"]["chapters/04_cluster_effects"]["glue"]
+    g4["effect_conditional_did_se"] = 0.03   # not significant: the rule misses theta = 0.03
+    table = sc.scorecard(manifest, FACTS, panel_truth=PANEL_TRUTH)
+    assert table.loc[0, "verdict"] == vocabulary.FALSE_NEGATIVE
+    assert table.loc[0, "verdict shown"] == vocabulary.FALSE_NEGATIVE  # no power for study 1
+    assert table.loc[5, "verdict"] == vocabulary.FALSE_NEGATIVE
+    # the power comes from chapter 5's Monte Carlo, through the contract
+    assert table.loc[5, "verdict shown"] == (
+        "not recovered (false negative; the rule fires in 82% of draws from this generator)")
+    counts = sc.counts(table)
+    assert (counts["n_recovered"], counts["n_not_recovered"], counts["n_false_negative"]) == (5, 2, 2)
+    assert sc.rule_power(manifest, "joint") == 0.74
+
+
+def test_a_rule_that_fires_where_the_truth_lacks_the_pattern_is_a_false_positive():
+    outside = copy.deepcopy(PANEL_TRUTH)
+    outside["treatment"]["theta"] = 0.08
+    table = sc.scorecard(synthetic_manifest(), FACTS, panel_truth=outside)
+    assert table.loc[:1, "verdict"].tolist() == [vocabulary.FALSE_POSITIVE] * 2
+    assert sc.counts(table)["n_false_positive"] == 2
+
+
+def test_the_power_of_a_page_that_did_not_report_it_is_unknown():
+    stopped = synthetic_manifest()
+    stopped["chapters"]["chapters/05_serial_innovators"]["glue"] = {
+        "page_stopped": "No firm is internationalized.", "has_truth": True}
+    assert sc.rule_power(stopped, "verdict_both_gain") is None
+    table = sc.scorecard(stopped, FACTS, panel_truth=PANEL_TRUTH)
+    assert table.loc[4:, "verdict"].tolist() == [vocabulary.NOT_TESTABLE] * 3
+
+
+def test_a_verdict_outside_the_vocabulary_is_not_testable():
+    odd = synthetic_manifest(verdict_both_gain="maybe")
+    table = sc.scorecard(odd, FACTS, panel_truth=PANEL_TRUTH)
+    assert table.loc[4, "verdict"] == vocabulary.NOT_TESTABLE
+    assert "verdict_both_gain = 'maybe'" in table.loc[4, "this run"]
+
+
+def test_mixed_data_are_named_as_mixed():
+    mixed = copy.deepcopy(GOOD)
+    mixed["chapters"]["chapters/05_serial_innovators"]["glue"]["has_truth"] = True
+    assert sc.verdict_data(mixed) == {
+        "verdicts_synthetic": False, "verdicts_real": False, "verdicts_mixed": True}
+
+
+def _with_inputs(manifest: dict, truth_read: bool) -> dict:
+    out = copy.deepcopy(manifest)
+    for entry in out["chapters"].values():
+        entry["inputs"] = [{"path": "data/panel.truth.json",
+                            "sha256": "0" * 64 if truth_read else "absent"}]
+    out["chapters"]["chapters/06_synthesis"] = {
+        "inputs": [], "glue": {"has_truth": truth_read, "effect_innovative": 0.04}}
+    return out
+
+
+def test_the_landing_page_names_the_data_of_each_headline():
+    synthetic = sc.landing_page(_with_inputs(
+        synthetic_manifest(verdict_nonserial_decreasing=vocabulary.FALSE_NEGATIVE), True))
+    assert synthetic.synthetic
+    assert {name for name, flag in synthetic.flags.items() if flag} == {
+        "study1_complete", "study1_synthetic", "study2_complete", "study2_synthetic",
+        "together_complete", "together_synthetic", "verdicts_synthetic"}
+    assert synthetic.numbers == {"true_effect": pytest.approx(0.03), "joint_power": 0.74}
+    assert synthetic.texts["verdict_nonserial_decreasing"].startswith(
+        "not recovered (false negative; the rule fires in 82%")
+    assert synthetic.texts["verdict_both_gain"] == vocabulary.RECOVERED
+
+    real = sc.landing_page(_with_inputs(GOOD, False))
+    assert not real.synthetic
+    assert {name for name, flag in real.flags.items() if flag} == {
+        "study1_complete", "study1_real", "study2_complete", "study2_real",
+        "together_complete", "together_real", "verdicts_real"}
+    assert "true_effect" not in real.numbers
+    assert real.texts["verdict_both_gain"] == vocabulary.REPRODUCED
+
+
+def test_the_landing_page_quotes_a_stopped_page_by_its_reason():
+    stopped = _with_inputs(GOOD, False)
+    stopped["chapters"]["chapters/05_serial_innovators"]["glue"] = {
+        "page_stopped": "No firm is internationalized.", "has_truth": False}
+    page = sc.landing_page(stopped)
+    assert not (page.flags["study2_complete"] or page.flags["study2_real"]
+                or page.flags["study2_synthetic"])
+    assert page.reasons == {"study2_stopped": "No firm is internationalized."}
+    assert page.texts == {} and "joint_power" not in page.numbers

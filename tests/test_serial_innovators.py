@@ -25,6 +25,7 @@ from clusterpolicy.core.results import EstimationResults
 from clusterpolicy.data import innovators
 from clusterpolicy.estimators import margins
 from clusterpolicy.studies import serial_innovators
+from clusterpolicy.studies import verdicts as vocabulary
 from conftest import ROOT
 
 DEFAULT_TECHFIRMS = ROOT / "data" / "synthetic" / "techfirms.csv"
@@ -772,6 +773,69 @@ def test_published_findings_follow_the_rules(default_draw, margin_fits):
     assert check.numbers["z_max_nonserial"] == z_non.max()
 
 
+def test_truth_statistics_are_the_rules_statistics_at_the_true_parameters(default_draw, margin_fits):
+    df, truth, _ = default_draw
+    true = serial_innovators.truth_statistics(margin_fits.main, df, truth)
+    checked = serial_innovators.check_findings(margin_fits.main, df)
+    # one truth per statistic of the rules
+    assert true[["finding", "margin", "statistic"]].equals(checked[["finding", "margin", "statistic"]])
+    for margin, res in margin_fits.main.items():
+        rows = true[true["margin"] == margin].set_index("statistic")["truth"]
+        ame = margins.average_marginal_effects_at(res, df, serial_innovators.true_params(truth, res))
+        assert rows["AME of z, serial"] == ame["serial"]
+        assert rows["AME of z, serial − non-serial"] == ame["serial − non-serial"]
+        assert rows["curvature b_z2, non-serial"] == truth[margin]["z2"]
+        assert rows["turning point in z, non-serial"] == pytest.approx(
+            -truth[margin]["z"] / (2 * truth[margin]["z2"]))
+    # the default generator has every published pattern, on both margins
+    assert true["truth_holds"].all()
+    assert set(serial_innovators.truth_patterns(true).values()) == {True}
+    # the opposite generator has none of them
+    opposite = serial_innovators.truth_statistics(margin_fits.main, df, opposite_truth())
+    assert set(serial_innovators.truth_patterns(opposite).values()) == {False}
+    assert set(serial_innovators.truth_patterns(opposite, "any").values()) == {False}
+
+
+def test_verdicts_on_synthetic_data_say_recovered_and_name_false_negatives(default_draw,
+                                                                          margin_fits):
+    df, truth, _ = default_draw
+    real = serial_innovators.published_findings(margin_fits, df)
+    check = serial_innovators.published_findings(margin_fits, df, truth=truth)
+    assert check.fired == {name: v == "reproduced" for name, v in real.verdicts.items()}
+    assert set(check.truth_has_pattern.values()) == {True}
+    for key, meta in serial_innovators.FINDINGS.items():
+        name = meta["glue"]
+        expected = vocabulary.RECOVERED if check.fired[name] else vocabulary.FALSE_NEGATIVE
+        assert check.verdicts[name] == expected
+        assert check.flags[f"false_negative_{key}"] == (expected == vocabulary.FALSE_NEGATIVE)
+        assert check.summary.loc[meta["claim"].capitalize(), "verdict"] == expected
+    # the truth beside each statistic of the rules, and its true values for the prose
+    assert list(check.table.columns[-2:]) == ["truth", "truth meets it"]
+    assert set(check.table["truth meets it"]) == {"yes"}
+    assert check.numbers["true_curv_initiation"] == truth["initiation"]["z2"]
+    assert "true_ame_intensity_diff" in check.numbers
+    # without a truth file: no truth, no false negative, the words of real data
+    assert "truth" not in real.table.columns
+    assert not any(real.flags.values()) and real.truth_has_pattern == {}
+    assert not any(k.startswith("true_") for k in real.numbers)
+    # a rule that fires where the truth lacks the pattern is a false positive
+    wrong = serial_innovators.published_findings(margin_fits, df, truth=opposite_truth())
+    for name, fired in wrong.fired.items():
+        assert wrong.verdicts[name] == (vocabulary.FALSE_POSITIVE if fired
+                                        else vocabulary.NOT_RECOVERED)
+
+
+def test_robustness_table_on_synthetic_data(default_draw, margin_fits):
+    df, truth, _ = default_draw
+    robust = serial_innovators.robustness_table(margin_fits, df, truth=truth)
+    plain = serial_innovators.robustness_table(margin_fits, df)
+    assert set(robust.stack()) <= {vocabulary.RECOVERED, vocabulary.FALSE_NEGATIVE}
+    assert ((robust == vocabulary.RECOVERED) == (plain == "reproduced")).all().all()
+    main = serial_innovators.published_findings(margin_fits, df, truth=truth).verdicts
+    first = robust.loc[("main: probit + fractional logit", "both margins")]
+    assert list(first) == [main[m["glue"]] for m in serial_innovators.FINDINGS.values()]
+
+
 def test_robustness_table(default_draw, margin_fits):
     df, _, _ = default_draw
     robust = serial_innovators.robustness_table(margin_fits, df)
@@ -841,10 +905,25 @@ def test_monte_carlo_summary_of_known_draws():
     assert list(cov.index.get_level_values("quantity")) == ["z (clustering)", "AME, serial"]
     assert cov.loc[("initiation", "z (clustering)"), "coverage"] == 0.75
     assert "MC std. error of coverage" in cov.columns
+    # no replication fires all three rules: the third never fires
+    assert n["mc_rate_joint"] == 0.0
     rates = summary.rates_table
     assert rates.index.name == "published finding"
-    assert rates.iloc[:, 0].tolist() == [1.0, 0.25, 0.0]
+    assert rates.index[-1] == "all three together"
+    assert rates.iloc[:, 0].tolist() == [1.0, 0.25, 0.0, 0.0]
     assert summary.replications_with_notes == 2
+
+
+def test_joint_power_is_the_share_of_replications_in_which_all_three_rules_fire():
+    mc = _monte_carlo_stub(n_reps=4)
+    glue = list(mc.verdict_draws.columns)
+    # rule 1 fires in reps 0-3, rule 2 in 0-2, rule 3 in 1-3: together in reps 1 and 2
+    mc.verdict_draws[glue[1]] = ["reproduced"] * 3 + ["not reproduced"]
+    mc.verdict_draws[glue[2]] = ["not reproduced"] + ["reproduced"] * 3
+    n = serial_innovators.monte_carlo_summary(mc).numbers
+    assert (n["mc_rate_verdict_both_gain"], n["mc_rate_verdict_nonserial_decreasing"],
+            n["mc_rate_verdict_serial_gain_more"]) == (1.0, 0.75, 0.75)
+    assert n["mc_rate_joint"] == 0.5
 
 
 def test_estimation_notes(margin_fits):

@@ -20,6 +20,11 @@ SYNTHETIC_BANNER = (
     "and calibrated to published facts; they are not the studies' results."
 )
 
+REAL_DATA_BANNER = (
+    "These results are computed on the data files named in the run's parameters; no "
+    "synthetic-data truth file was found beside them."
+)
+
 
 def _glue(name: str, value: Any) -> None:
     from myst_nb import glue

@@ -48,21 +48,29 @@ EXPORTS: Mapping[str, Mapping[str, str | None]] = MappingProxyType({
         {name: "members_compared" for key in SELECTION_KEYS for name in (f"diff_{key}", f"p_{key}")}
     ),
     "04_cluster_effects": MappingProxyType(
-        _always("effect_conditional_did", "effect_conditional_did_se", "effect_twfe",
-                "effect_twfe_se", "effect_cs_simple", "effect_cs_simple_se", "cohort_years")
-        | {"size_test_p": "size_test_computed"}
+        _always("has_truth", "effect_conditional_did", "effect_conditional_did_se",
+                "effect_twfe", "effect_twfe_se", "effect_cs_simple", "effect_cs_simple_se",
+                "cohort_years")
+        | {"size_test_p": "size_test_computed", "true_effect": "has_truth"}
     ),
     "05_serial_innovators": MappingProxyType(
-        _always("verdict_both_gain", "verdict_nonserial_decreasing", "verdict_serial_gain_more")
+        _always("has_truth", "verdict_both_gain", "verdict_nonserial_decreasing",
+                "verdict_serial_gain_more",
+                # the power of each rule and of the three together (chapter 5's Monte Carlo),
+                # read by the scorecard through clusterpolicy.studies.scorecard.rule_power
+                "mc_rate_verdict_both_gain", "mc_rate_verdict_nonserial_decreasing",
+                "mc_rate_verdict_serial_gain_more", "mc_rate_joint")
         | {name: cond for margin in MARGINS for name, cond in _margin_statistics(margin).items()}
     ),
     "06_synthesis": MappingProxyType(
-        _always("effect_innovative", "effect_other", "effect_diff_p", "verdict_innovative_differ",
-                "effect_export_initiation", "effect_export_initiation_se",
-                "effect_export_intensity", "effect_export_intensity_se")
+        _always("has_truth", "effect_innovative", "effect_other", "effect_diff_p",
+                "verdict_innovative_differ", "effect_export_initiation",
+                "effect_export_initiation_se", "effect_export_intensity",
+                "effect_export_intensity_se")
     ),
     "appendix_scorecard": MappingProxyType(
-        _always("n_claims", "n_reproduced", "n_not_reproduced", "n_not_testable",
+        _always("n_claims", "n_recovered", "n_not_recovered", "n_false_negative",
+                "n_false_positive", "n_reproduced", "n_not_reproduced", "n_not_testable",
                 # the published facts, read once by the scorecard and quoted elsewhere
                 "range_low", "range_high", "published_headline", "programme_launch_year",
                 "programme_n_clusters")

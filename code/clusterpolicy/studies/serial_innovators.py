@@ -52,13 +52,16 @@ from clusterpolicy.estimators import margins, matching
 from clusterpolicy.estimators.margins import (
     MarginResults,
     average_marginal_effects,
+    average_marginal_effects_at,
     turning_point,
 )
+from clusterpolicy.studies import verdicts as vocabulary
+
+# A rule's outcome on data without a truth file, in the words of such data; published_findings
+# and robustness_table put it in the words of the run's data (clusterpolicy.studies.verdicts).
+REPRODUCED, NOT_REPRODUCED = vocabulary.REPRODUCED, vocabulary.NOT_REPRODUCED
 
 Combine = Literal["all", "any"]
-
-
-REPRODUCED, NOT_REPRODUCED = "reproduced", "not reproduced"
 
 
 #: The published findings, their glue names and the rule that decides each on one margin.
@@ -831,6 +834,13 @@ def describe_design(df: pd.DataFrame) -> DesignSummary:
 # --------------------------------------------------------------------------------------------
 # The published findings
 # --------------------------------------------------------------------------------------------
+def _nonserial_z_range(res: MarginResults, df: pd.DataFrame) -> tuple[float, float]:
+    """The observed range of z of the non-serial firms in the sample of ``res``'s margin."""
+    sample = df[df["international"].to_numpy() == 1] if res.spec["sample"] == "international" else df
+    z_non = sample["z"].to_numpy(dtype=float)[sample["S"].to_numpy(dtype=float) == 0]
+    return float(z_non.min()), float(z_non.max())
+
+
 def check_findings(results: Mapping[str, MarginResults], df: pd.DataFrame, alpha: float = 0.05,
                    combine: Combine = "all") -> pd.DataFrame:
     """Check the three published findings, margin by margin, with explicit rules.
@@ -845,7 +855,9 @@ def check_findings(results: Mapping[str, MarginResults], df: pd.DataFrame, alpha
 
     A finding is ``reproduced`` when its rule holds on every margin (``combine="all"``,
     default: the study claims the pattern for initiating and intensifying) or on at least one
-    (``"any"``); otherwise ``not reproduced``.
+    (``"any"``); otherwise ``not reproduced``. These are the words of data without a truth
+    file; :func:`published_findings` and :func:`robustness_table` word the outcome for the
+    data of the run (:func:`clusterpolicy.studies.verdicts.label`).
 
     Parameters
     ----------
@@ -886,9 +898,7 @@ def check_findings(results: Mapping[str, MarginResults], df: pd.DataFrame, alpha
                          "condition": f"> 0 and p < {alpha:g}",
                          "holds": bool(r.ame > 0 and r.p_value < alpha)})
         tp = turning_point(res, "non-serial", level=level)
-        sample = df[df["international"].to_numpy() == 1] if res.spec["sample"] == "international" else df
-        z_non = sample["z"].to_numpy(dtype=float)[sample["S"].to_numpy(dtype=float) == 0]
-        lo, hi = float(z_non.min()), float(z_non.max())
+        lo, hi = _nonserial_z_range(res, df)
         rows.append({"finding": "nonserial_decreasing", "margin": margin,
                      "statistic": "curvature b_z2, non-serial", "value": tp["curvature"],
                      "se": tp["curvature_se"],
@@ -940,6 +950,83 @@ def verdicts(findings: pd.DataFrame) -> dict[str, str]:
     return out
 
 
+def truth_statistics(results: Mapping[str, MarginResults], df: pd.DataFrame,
+                     truth: Mapping[str, Any]) -> pd.DataFrame:
+    """The statistics of the rules of :func:`check_findings` at the true parameters.
+
+    The true AMEs of clustering by group and their difference (at the true parameters, on the
+    same firms: :func:`clusterpolicy.estimators.margins.average_marginal_effects_at`), the
+    true non-serial curvature ``b_z2`` and the true turning point ``-b_z / (2 b_z2)``, each
+    with whether it meets the rule's condition without the test (the truth has no sampling
+    error): AMEs and difference positive, curvature negative, turning point inside the
+    observed range of z of the non-serial firms of the margin's sample.
+
+    Parameters
+    ----------
+    results : mapping of str to ~clusterpolicy.estimators.margins.MarginResults
+        Margin label -> probit initiation or fractional-logit intensity result
+        (:func:`true_params`).
+    df : DataFrame
+        The prepared data the results were estimated on.
+    truth : mapping
+        The truth file of synthetic tech-firm data.
+
+    Returns
+    -------
+    DataFrame
+        One row per statistic of :func:`check_findings` (same ``finding, margin, statistic``):
+        ``truth`` and ``truth_holds``.
+    """
+    rows: list[dict[str, Any]] = []
+    for margin, res in results.items():
+        params = true_params(truth, res)
+        ame = average_marginal_effects_at(res, df, params)
+        for g in GROUPS:
+            rows.append({"finding": "both_gain", "margin": margin, "statistic": f"AME of z, {g}",
+                         "truth": float(ame[g]), "truth_holds": bool(ame[g] > 0)})
+        slope, curvature = float(params["z"]), float(params["z2"])
+        rows.append({"finding": "nonserial_decreasing", "margin": margin,
+                     "statistic": "curvature b_z2, non-serial", "truth": curvature,
+                     "truth_holds": curvature < 0})
+        tp = -slope / (2 * curvature) if curvature != 0 else np.nan
+        lo, hi = _nonserial_z_range(res, df)
+        rows.append({"finding": "nonserial_decreasing", "margin": margin,
+                     "statistic": "turning point in z, non-serial", "truth": tp,
+                     "truth_holds": bool(np.isfinite(tp) and lo <= tp <= hi)})
+        rows.append({"finding": "serial_gain_more", "margin": margin,
+                     "statistic": "AME of z, serial − non-serial", "truth": float(ame[DIFFERENCE]),
+                     "truth_holds": bool(ame[DIFFERENCE] > 0)})
+    return pd.DataFrame(rows)
+
+
+def truth_patterns(statistics: pd.DataFrame, combine: Combine = "all") -> dict[str, bool]:
+    """Whether the truth has each published pattern, combined over margins like the verdicts.
+
+    Parameters
+    ----------
+    statistics : DataFrame
+        Output of :func:`truth_statistics`.
+    combine : {"all", "any"}
+        The pattern on every margin, or on at least one (as in :func:`check_findings`).
+
+    Returns
+    -------
+    dict of str to bool
+        Glue name of the verdict (``verdict_both_gain``, ...) -> whether the truth has it.
+    """
+    per_margin = statistics.groupby(["finding", "margin"], sort=False)["truth_holds"].all()
+    combined = per_margin.groupby(level="finding", sort=False).agg(combine)
+    return {meta["glue"]: bool(combined[key]) for key, meta in FINDINGS.items()}
+
+
+def _labelled(outcomes: Mapping[str, str], patterns: Mapping[str, bool] | None) -> dict[str, str]:
+    """Rule outcomes (glue name -> reproduced / not reproduced) in the words of the run's data:
+    with a truth file (``patterns`` given) recovered or not, else reproduced or not."""
+    return {name: vocabulary.label(outcome == REPRODUCED, patterns is not None,
+                                   None if patterns is None else patterns[name])
+            for name, outcome in outcomes.items()}
+
+
 @dataclass(frozen=True)
 class FindingsCheck:
     """The three published findings decided on the main specification.
@@ -949,37 +1036,58 @@ class FindingsCheck:
     statistics : DataFrame
         :func:`check_findings` on the probit and the fractional logit.
     verdicts : dict of str to str
-        Glue name (``verdict_both_gain``, ...) -> ``reproduced`` / ``not reproduced``.
+        Glue name (``verdict_both_gain``, ...) -> the verdict in the words of the run's data
+        (:func:`clusterpolicy.studies.verdicts.label`): ``recovered``, ``not recovered`` or
+        ``not recovered (false negative)`` with a truth file, else ``reproduced`` / ``not
+        reproduced``.
+    fired : dict of str to bool
+        Glue name -> whether the finding's rule fired (held on both margins).
+    truth_has_pattern : dict of str to bool
+        Glue name -> whether the truth has the finding's pattern (:func:`truth_patterns`);
+        empty without a truth file.
+    flags : dict of str to bool
+        ``false_negative_{finding}`` (e.g. ``false_negative_both_gain``): the truth has the
+        pattern and the rule did not fire.
     summary : DataFrame
         Per finding (index ``published finding``): whether its rule holds on each margin
         (``holds`` / ``does not hold``) and the verdict.
     table : DataFrame
         ``statistics`` as the page shows them: index ``finding, margin, statistic``; columns
-        ``value, se, lower, upper, p-value, condition, holds`` (``yes`` / ``no``).
+        ``value, se, lower, upper, p-value, condition, holds`` (``yes`` / ``no``), and with a
+        truth file ``truth, truth meets it`` (:func:`truth_statistics`).
     numbers : dict of str to float
         Per margin: the non-serial curvature ``curv_{margin}`` and its ``_p``; the turning
         point ``tp_{margin}`` with ``_lower``, ``_upper`` (in z) and ``_lq`` (as a location
         quotient); ``share_above_tp_{margin}``, the share of non-serial innovators beyond it;
-        and ``z_min_nonserial``, ``z_max_nonserial``.
+        and ``z_min_nonserial``, ``z_max_nonserial``. With a truth file also the true values
+        ``true_ame_{margin}_{serial|nonserial|diff}``, ``true_curv_{margin}`` and
+        ``true_tp_{margin}``.
     texts : dict of str to str
         ``curv_{margin}_ptext``: the curvature's p-value as the prose shows it.
     """
 
     statistics: pd.DataFrame = field(repr=False)
     verdicts: Mapping[str, str]
+    fired: Mapping[str, bool]
+    truth_has_pattern: Mapping[str, bool]
+    flags: Mapping[str, bool]
     summary: pd.DataFrame = field(repr=False)
     table: pd.DataFrame = field(repr=False)
     numbers: Mapping[str, float]
     texts: Mapping[str, str]
 
 
-def published_findings(fits: MarginFits, df: pd.DataFrame, alpha: float = 0.05) -> FindingsCheck:
+def published_findings(fits: MarginFits, df: pd.DataFrame, alpha: float = 0.05,
+                       truth: Mapping[str, Any] | None = None) -> FindingsCheck:
     """Decide the three published findings on the probit and the fractional logit.
 
-    A finding is reproduced when its rule (:func:`check_findings`) holds on both margins.
-    The non-serial clustering profile of each margin (curvature and turning point,
-    :func:`clusterpolicy.estimators.margins.turning_point` with 95% intervals) comes with it,
-    beside the range of ``z`` over all non-serial innovators.
+    A finding's rule (:func:`check_findings`) fires when it holds on both margins. Its verdict
+    is worded for the data (:func:`clusterpolicy.studies.verdicts.label`): with a truth file
+    the finding is recovered or not, and a miss where the truth has the pattern
+    (:func:`truth_patterns` of :func:`truth_statistics`) is a false negative; without one it
+    is reproduced or not. The non-serial clustering profile of each margin (curvature and
+    turning point, :func:`clusterpolicy.estimators.margins.turning_point` with 95% intervals)
+    comes with it, beside the range of ``z`` over all non-serial innovators.
 
     Parameters
     ----------
@@ -988,13 +1096,21 @@ def published_findings(fits: MarginFits, df: pd.DataFrame, alpha: float = 0.05) 
         The prepared data the models were estimated on.
     alpha : float
         Significance level of the rules.
+    truth : mapping, optional
+        The truth file of synthetic data (the ``truth`` of a :class:`StudyData`).
 
     Returns
     -------
     FindingsCheck
     """
     statistics = check_findings(fits.main, df, alpha=alpha)
-    verdict = verdicts(statistics)
+    outcomes = verdicts(statistics)
+    fired = {name: outcome == REPRODUCED for name, outcome in outcomes.items()}
+    true_stats = None if truth is None else truth_statistics(fits.main, df, truth)
+    patterns = None if true_stats is None else truth_patterns(true_stats)
+    verdict = _labelled(outcomes, patterns)
+    flags = {f"false_negative_{key}": verdict[meta["glue"]] == vocabulary.FALSE_NEGATIVE
+             for key, meta in FINDINGS.items()}
     claims = {key: meta["claim"] for key, meta in FINDINGS.items()}
     holds = statistics.groupby(["finding", "margin"], sort=False)["holds"].all()
     summary = pd.DataFrame(
@@ -1003,11 +1119,16 @@ def published_findings(fits: MarginFits, df: pd.DataFrame, alpha: float = 0.05) 
             for margin in fits.main},
          "verdict": [verdict[FINDINGS[key]["glue"]] for key in claims]}
     ).set_index("published finding")
-    table = statistics.assign(finding=statistics["finding"].map(claims),
-                              holds=statistics["holds"].map({True: "yes", False: "no"}))
-    table = table.rename(columns={"p_value": "p-value"}).set_index(
-        ["finding", "margin", "statistic"])[
-        ["value", "se", "lower", "upper", "p-value", "condition", "holds"]]
+    yes_no = {True: "yes", False: "no"}
+    shown = ["value", "se", "lower", "upper", "p-value", "condition", "holds"]
+    table = statistics.assign(holds=statistics["holds"].map(yes_no))
+    if true_stats is not None:
+        table = table.merge(true_stats, on=["finding", "margin", "statistic"], how="left",
+                            validate="one_to_one")
+        table["truth meets it"] = table.pop("truth_holds").map(yes_no)
+        shown += ["truth", "truth meets it"]
+    table = table.assign(finding=table["finding"].map(claims)).rename(
+        columns={"p_value": "p-value"}).set_index(["finding", "margin", "statistic"])[shown]
     z_non = df.loc[df["S"] == 0, "z"]
     mean, sd = df.attrs["z_mean"], df.attrs["z_sd"]
     numbers: dict[str, float] = {}
@@ -1023,16 +1144,35 @@ def published_findings(fits: MarginFits, df: pd.DataFrame, alpha: float = 0.05) 
                     f"share_above_tp_{margin}": float((z_non > tp["turning_point"]).mean())}
         texts[f"curv_{margin}_ptext"] = p_text(tp["curvature_p"])
     numbers |= {"z_min_nonserial": float(z_non.min()), "z_max_nonserial": float(z_non.max())}
-    return FindingsCheck(statistics=statistics, verdicts=verdict, summary=summary, table=table,
-                         numbers=numbers, texts=texts)
+    if true_stats is not None:
+        numbers |= _true_numbers(true_stats)
+    return FindingsCheck(statistics=statistics, verdicts=verdict, fired=fired,
+                         truth_has_pattern=patterns or {}, flags=flags, summary=summary,
+                         table=table, numbers=numbers, texts=texts)
 
 
-def robustness_table(fits: MarginFits, df: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+_TRUE_NUMBER_NAMES = {"AME of z, serial": "true_ame_{margin}_serial",
+                      "AME of z, non-serial": "true_ame_{margin}_nonserial",
+                      "AME of z, serial − non-serial": "true_ame_{margin}_diff",
+                      "curvature b_z2, non-serial": "true_curv_{margin}",
+                      "turning point in z, non-serial": "true_tp_{margin}"}
+
+
+def _true_numbers(true_stats: pd.DataFrame) -> dict[str, float]:
+    return {_TRUE_NUMBER_NAMES[r.statistic].format(margin=r.margin): float(r.truth)
+            for r in true_stats.itertuples()}
+
+
+def robustness_table(fits: MarginFits, df: pd.DataFrame, alpha: float = 0.05,
+                     truth: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """The verdicts under other specifications and a weaker combination rule.
 
     Three specifications (the main probit + fractional logit; a logit for initiation; a
     Tobit of the share of all firms for intensity), each with the rules required on both
-    margins and on at least one.
+    margins and on at least one. Verdicts are worded for the data as in
+    :func:`published_findings`; whether the truth has a pattern is a property of the
+    generator, read from the main models' true parameters and combined over the margins like
+    the rule of the row.
 
     Parameters
     ----------
@@ -1041,6 +1181,8 @@ def robustness_table(fits: MarginFits, df: pd.DataFrame, alpha: float = 0.05) ->
         The prepared data the models were estimated on.
     alpha : float
         Significance level of the rules.
+    truth : mapping, optional
+        The truth file of synthetic data.
 
     Returns
     -------
@@ -1056,10 +1198,13 @@ def robustness_table(fits: MarginFits, df: pd.DataFrame, alpha: float = 0.05) ->
                                                 "intensity": fits.tobit},
     }
     combines: dict[Combine, str] = {"all": "both margins", "any": "at least one margin"}
+    true_stats = None if truth is None else truth_statistics(fits.main, df, truth)
     rows = []
     for label, spec in specs.items():
         for combine, shown in combines.items():
-            v = verdicts(check_findings(spec, df, alpha=alpha, combine=combine))
+            patterns = None if true_stats is None else truth_patterns(true_stats, combine)
+            v = _labelled(verdicts(check_findings(spec, df, alpha=alpha, combine=combine)),
+                          patterns)
             rows.append({"specification": label, "rule holds on": shown,
                          **{meta["claim"]: v[meta["glue"]] for meta in FINDINGS.values()}})
     return pd.DataFrame(rows).set_index(["specification", "rule holds on"])
@@ -1219,13 +1364,16 @@ class MonteCarloSummary:
     numbers : dict of str to number
         ``mc_reps``, ``mc_pairs``, ``mc_failed`` (counts); ``mc_cov_min``, ``mc_cov_max``
         (coverage of single quantities), ``mc_cov_mean`` (pooled over all), ``mc_mcse`` (the
-        Monte Carlo standard error of a coverage rate at its nominal level), and
-        ``mc_rate_{verdict}``, the share of replications reproducing each finding.
+        Monte Carlo standard error of a coverage rate at its nominal level),
+        ``mc_rate_{verdict}``, the share of replications in which each finding's rule fires
+        (its power when the generator has the pattern), and ``mc_rate_joint``, the share in
+        which all three fire together.
     coverage_table : DataFrame
         Per margin and quantity: truth, mean estimate, bias, sd of estimates, mean standard
         error, coverage and its Monte Carlo standard error.
     rates_table : DataFrame
-        Index ``published finding``; the share of replications reproducing it.
+        Index ``published finding`` (the three, then all three together); the share of
+        replications in which the rule fires.
     replications_with_notes : int
         Replications whose estimations reported warnings.
     """
@@ -1253,6 +1401,7 @@ def monte_carlo_summary(mc: MonteCarloRun) -> MonteCarloSummary:
     level = float(settings["level"])
     cov = mc.coverage()
     rates = mc.verdict_rates()
+    joint = float((mc.verdict_draws == REPRODUCED).all(axis=1).mean())
     numbers: dict[str, int | float] = {
         "mc_reps": n_reps, "mc_pairs": int(settings["n_pairs"]),
         "mc_failed": len(settings["failed"]),
@@ -1260,13 +1409,16 @@ def monte_carlo_summary(mc: MonteCarloRun) -> MonteCarloSummary:
         "mc_cov_mean": float(mc.draws["covered"].mean()),
         "mc_mcse": float(np.sqrt(level * round(1 - level, 12) / n_reps)),
         **{f"mc_rate_{meta['glue']}": float(rates[meta["glue"]]) for meta in FINDINGS.values()},
+        "mc_rate_joint": joint,
     }
     coverage_table = cov.rename(index=_MC_QUANTITY_LABELS, level="quantity").rename(columns={
         "mean_estimate": "mean estimate", "sd_estimate": "sd of estimates",
         "mean_se": "mean std. error", "coverage_mcse": "MC std. error of coverage"})
     rates_table = pd.DataFrame(
-        {"share of replications reproducing it": [rates[m["glue"]] for m in FINDINGS.values()]},
-        index=pd.Index([m["claim"] for m in FINDINGS.values()], name="published finding"))
+        {"share of replications in which the rule fires":
+            [*(rates[m["glue"]] for m in FINDINGS.values()), joint]},
+        index=pd.Index([*(m["claim"] for m in FINDINGS.values()), "all three together"],
+                       name="published finding"))
     return MonteCarloSummary(numbers=numbers, coverage_table=coverage_table.drop(columns="reps"),
                              rates_table=rates_table,
                              replications_with_notes=int(settings["replications_with_notes"]))
