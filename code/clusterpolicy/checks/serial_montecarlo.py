@@ -11,7 +11,7 @@ verdicts of :func:`clusterpolicy.studies.serial_innovators.check_findings` as in
 the sample's structural AME the generator reports (``truth["structural"]``,
 :func:`clusterpolicy.synthetic.structural_effects`: the average derivative of the true response,
 holding each firm's latent terms fixed), in every scenario of
-:data:`clusterpolicy.synthetic.TECH_SCENARIOS`; in the baseline it equals the AME at the true
+``clusterpolicy.synthetic.TECH_SCENARIOS``; in the baseline it equals the AME at the true
 parameters on the same firms. The truth of a coefficient is the generator's (the structural
 coefficient, holding the latent terms fixed, when an export potential or regional shocks are
 left out of the model), and NaN when the response is not the estimating models' (``form`` other

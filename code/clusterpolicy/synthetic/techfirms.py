@@ -1,7 +1,7 @@
 """The seeded generator of the study-2 tech-firm cross-section: serial innovators and matched
 non-serial innovators whose internationalization (initiation: probit; intensity: beta regression
 with a logit mean) depends on standardised log clustering, and the structural effects of
-clustering in the generated sample (:func:`structural_effects`).
+clustering in the generated sample (``structural_effects``).
 
 Besides the baseline (the estimating models themselves), the truth can switch on what the
 Monte Carlo scenarios of :mod:`clusterpolicy.synthetic.scenarios` need: an unobserved export
@@ -30,14 +30,14 @@ from clusterpolicy.synthetic.panel import GENERATOR_VERSION, round_significant
 TECHFIRMS_COLUMNS = ["firm_id", "serial", "match_id", "industry", "region", "clustering",
                      "international", "foreign_share", "employees", "age", "patents"]
 
-#: The columns of :attr:`SyntheticTechFirms.latent`, in order.
+#: The columns of ``SyntheticTechFirms.latent``, in order.
 TECH_LATENT_COLUMNS = ["firm_id", "export_potential", "regional_shock", "initiation_index",
                        "intensity_index"]
 
 #: The functional forms of the response to clustering.
 FORMS = ("quadratic", "threshold")
 
-#: The published findings whose truth :func:`structural_effects` decides (the keys of
+#: The published findings whose truth ``structural_effects`` decides (the keys of
 #: :data:`clusterpolicy.studies.serial_innovators.FINDINGS`).
 TRUE_FINDINGS = ("both_gain", "nonserial_decreasing", "serial_gain_more")
 
@@ -207,7 +207,7 @@ def structural_effects(truth: Mapping[str, Any], frame: pd.DataFrame,
         :func:`clusterpolicy.data.innovators.prepare`.
     latent : DataFrame or mapping, optional
         ``export_potential`` and ``regional_shock`` aligned with ``frame``'s rows
-        (:attr:`SyntheticTechFirms.latent`); default zero.
+        (``SyntheticTechFirms.latent``); default zero.
 
     Returns
     -------
@@ -218,7 +218,7 @@ def structural_effects(truth: Mapping[str, Any], frame: pd.DataFrame,
         what the models' ``b_z + b_sz S + 2 (b_z2 + b_sz2 S) z`` and ``2 (b_z2 + b_sz2 S)``
         estimate), ``response_curvature`` (per group, the average second derivative of the
         response, link included), ``firms`` (per group, how many were averaged over) and
-        ``averaged_over``; and ``findings``: per published finding (:data:`TRUE_FINDINGS`)
+        ``averaged_over``; and ``findings``: per published finding (``TRUE_FINDINGS``)
         whether it holds in the truth on both margins, in the sense of its verdict rule's
         claim: ``both_gain`` both groups' AMEs positive; ``nonserial_decreasing`` the non-serial
         index curvature negative (the rule tests ``b_z2``, the curvature of the index);
@@ -268,11 +268,11 @@ class SyntheticTechFirms:
     Attributes
     ----------
     data : DataFrame
-        The firms (:data:`TECHFIRMS_COLUMNS`), as :func:`generate_techfirms` returns them.
+        The firms (``TECHFIRMS_COLUMNS``), as :func:`generate_techfirms` returns them.
     truth : dict
-        The truth, with the sample's structural effects (:func:`structural_effects`).
+        The truth, with the sample's structural effects (``structural_effects``).
     latent : DataFrame
-        In the rows of ``data``: :data:`TECH_LATENT_COLUMNS`, the firm's export potential
+        In the rows of ``data``: ``TECH_LATENT_COLUMNS``, the firm's export potential
         ``v`` (drawn in every world; it matters only where the ``location`` coefficients are
         not zero), the shock of its region (zero unless ``regional_shock_sd``) and the two true
         indices (latent terms included).
@@ -448,12 +448,12 @@ def generate_techfirms(seed: int = DEFAULT_SEED, n_pairs: int = 400,
     Returns
     -------
     data : DataFrame
-        One row per firm, :data:`TECHFIRMS_COLUMNS`, sorted by ``match_id`` (serial first).
+        One row per firm, ``TECHFIRMS_COLUMNS``, sorted by ``match_id`` (serial first).
     truth : dict
         The DGP as used, the sample's description (``seed``, ``n_pairs``, ``z_definition``,
         ...), the non-serial turning points of the quadratic form, and ``structural``: the
         sample's structural effects of clustering and whether each published finding holds in
-        the truth (:func:`structural_effects`).
+        the truth (``structural_effects``).
     """
     drawn = draw_techfirms(seed, n_pairs, truth)
     return drawn.data, drawn.truth
