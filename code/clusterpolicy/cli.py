@@ -1,4 +1,4 @@
-"""Command line: ``python -m clusterpolicy {build,run,synth,validate}``.
+"""Command line: ``python -m clusterpolicy {build,run,synth,montecarlo,validate}``.
 
 Exit status: 0 success, 1 a chapter or the book failed, 2 bad input or usage.
 """
@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from clusterpolicy.book.build import BuildError, ChapterFailed, ContractBroken, RenderFailed, build, run
+from clusterpolicy.checks.store import cli_montecarlo
 from clusterpolicy.data.read import cli_validate
 from clusterpolicy.synthetic import cli_synth
 
@@ -52,6 +53,20 @@ def make_parser() -> argparse.ArgumentParser:
                             "(changes the panel) or a study-2 scenario such as 'threshold' "
                             "(changes the tech firms)")
 
+    mc = sub.add_parser("montecarlo",
+                        help="compute or extend the stored cells of the Monte Carlo grid")
+    mc.add_argument("--store", default="data/montecarlo",
+                    help="folder of the stored cells (default: data/montecarlo)")
+    mc.add_argument("--replications", type=int, default=500, help="replications per cell")
+    mc.add_argument("--study", choices=["panel", "tech"], action="append", default=None,
+                    help="only this study's cells (repeatable; default: both)")
+    mc.add_argument("--scenario", action="append", default=None,
+                    help="only this scenario (repeatable; default: every scenario)")
+    mc.add_argument("--recompute", action="store_true",
+                    help="compute the cells anew even where the store holds them")
+    mc.add_argument("--n-jobs", type=int, default=-1, help="workers (default: every core)")
+    mc.add_argument("--seed", type=int, default=None, help="root seed (default: the book's)")
+
     validate = sub.add_parser("validate", help="check an input file against its schema")
     validate.add_argument("path", help="CSV or Parquet file")
     validate.add_argument("--schema", required=True, choices=["panel", "membership", "techfirms"])
@@ -76,6 +91,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "synth":
             return cli_synth(args.out, seed=args.seed, firms=args.firms, shape=args.shape,
                               scenario=args.scenario)
+        elif args.command == "montecarlo":
+            return cli_montecarlo(args.store, replications=args.replications, studies=args.study,
+                                  scenarios=args.scenario, recompute=args.recompute,
+                                  n_jobs=args.n_jobs, seed=args.seed)
         elif args.command == "validate":
             return cli_validate(args.path, args.schema, clusters=args.clusters, panel=args.panel)
     except (ChapterFailed, RenderFailed, ContractBroken) as exc:

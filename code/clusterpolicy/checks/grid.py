@@ -64,6 +64,7 @@ from clusterpolicy.studies import cluster_effects as ce
 from clusterpolicy.studies import productivity as tfp
 
 __all__ = [
+    "DEFAULT_SETTINGS",
     "EFFECT_ESTIMATORS",
     "HEADLINE",
     "LABELS",
@@ -133,6 +134,10 @@ class GridSettings:
         names = (("firms", "shape", "full", "caliper") if study == "panel"
                  else ("n_pairs", "level"))
         return {name: getattr(self, name) for name in names}
+
+
+#: The grid's settings unless a caller says otherwise.
+DEFAULT_SETTINGS = GridSettings()
 
 
 # --------------------------------------------------------------------------------------------
@@ -224,7 +229,7 @@ def _effect_rows(balanced: pd.DataFrame, outcome: str, estimators: Sequence[str]
 
 
 def replicate_panel(seq: np.random.SeedSequence, *, scenario: str = synthetic.BASELINE,
-                    settings: GridSettings = GridSettings(), full: bool = True
+                    settings: GridSettings = DEFAULT_SETTINGS, full: bool = True
                     ) -> list[dict[str, Any]]:
     """One replication of a study-1 cell: a panel of the scenario's world and the estimators.
 
@@ -279,7 +284,7 @@ def replicate_panel(seq: np.random.SeedSequence, *, scenario: str = synthetic.BA
 # Study 2: one replication
 # --------------------------------------------------------------------------------------------
 def replicate_tech(seq: np.random.SeedSequence, *, scenario: str = synthetic.BASELINE,
-                   settings: GridSettings = GridSettings()) -> list[dict[str, Any]]:
+                   settings: GridSettings = DEFAULT_SETTINGS) -> list[dict[str, Any]]:
     """One replication of a study-2 cell: chapter 05's models and verdict rules on a tech-firm
     sample of the scenario's world
     (:func:`clusterpolicy.checks.serial_montecarlo.replicate_margins`).
@@ -307,7 +312,7 @@ def replicate_tech(seq: np.random.SeedSequence, *, scenario: str = synthetic.BAS
 # A cell
 # --------------------------------------------------------------------------------------------
 def run_cell(study: Study, scenario: str, replications: int, seed: int = seeding.DEFAULT_SEED,
-             *, settings: GridSettings = GridSettings(), first: int = 0,
+             *, settings: GridSettings = DEFAULT_SETTINGS, first: int = 0,
              n_jobs: int | None = -1) -> pd.DataFrame:
     """Replications ``first .. replications - 1`` of one cell of the grid.
 

@@ -1,0 +1,294 @@
+"""Stored cells of the Monte Carlo grid (:mod:`.grid`): results computed once, kept with the key
+of what determines them, reused by every build whose key matches, extended by replications.
+
+A cell's **key** is a checksum of everything its numbers depend on: the study, the scenario, the
+root seed, the settings that matter for the study (:meth:`.grid.GridSettings.of`), the source
+of every package module the grid's code can run (:func:`clusterpolicy.core.provenance.closure_digest`
+of :mod:`clusterpolicy.checks.grid`) and the versions of Python and of the numerical packages
+(:func:`clusterpolicy.core.provenance.package_versions`). The number of replications is not part
+of it: replication ``r`` is the same whatever their number, so a cell of ``R`` replications
+serves any request up to ``R`` and is extended, not recomputed, for more.
+
+On disk a store is a folder with one Parquet file per cell (``<study>-<scenario>.parquet``, the
+harness's table) and ``index.json``, which records per cell its key, replications, file
+checksum, compute time and settings. :func:`ensure` returns the cells a page asks for: from the
+store where the key matches, otherwise computed (all replications when the key changed or
+``recompute`` is set, only the missing ones when the cell is too short) and written back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from clusterpolicy import synthetic
+from clusterpolicy.checks import grid, harness
+from clusterpolicy.core import provenance, seeding
+
+__all__ = ["INDEX", "STORE_FORMAT", "Cell", "cell_key", "cli_montecarlo", "ensure", "grid_cells",
+           "read_index", "stored_table"]
+
+#: Version of the store's layout and of the key's recipe.
+STORE_FORMAT = 1
+#: The index file of a store.
+INDEX = "index.json"
+#: The module whose code closure keys every cell.
+CODE_MODULE = "clusterpolicy.checks.grid"
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One cell's table as :func:`ensure` returns it.
+
+    Attributes
+    ----------
+    study, scenario : str
+        What it is.
+    table : DataFrame
+        The harness's table of replications ``0 .. replications - 1``.
+    source : str
+        ``"stored"`` (read as it was), ``"extended"`` (stored replications plus new ones) or
+        ``"computed"`` (no stored cell with this key, or ``recompute``).
+    seconds : float
+        Compute time of this call (0 when stored).
+    """
+
+    study: str
+    scenario: str
+    table: pd.DataFrame
+    source: str
+    seconds: float
+
+
+def cell_key(study: grid.Study, scenario: str, seed: int, settings: grid.GridSettings) -> str:
+    """The key of a cell: a checksum of everything its numbers depend on.
+
+    Parameters
+    ----------
+    study : {"panel", "tech"}
+    scenario : str
+    seed : int
+        Root seed of the cell.
+    settings : ~clusterpolicy.checks.grid.GridSettings
+
+    Returns
+    -------
+    str
+        64 hex characters.
+    """
+    payload = {"format": STORE_FORMAT, "study": study, "scenario": scenario, "seed": int(seed),
+               "settings": settings.of(study), "code": provenance.closure_digest(CODE_MODULE),
+               "versions": provenance.package_versions()}
+    return provenance.sha256_text(json.dumps(payload, sort_keys=True))
+
+
+def _name(study: str, scenario: str) -> str:
+    return f"{study}/{scenario}"
+
+
+def read_index(store: str | os.PathLike[str]) -> dict[str, Any]:
+    """The index of a store (an empty one when the folder or its index does not exist).
+
+    Parameters
+    ----------
+    store : path-like
+
+    Returns
+    -------
+    dict
+        ``{"format": ..., "cells": {"<study>/<scenario>": entry}}``.
+
+    Raises
+    ------
+    ValueError
+        When the index is not valid JSON or has another format, naming the file.
+    """
+    path = Path(store) / INDEX
+    if not path.is_file():
+        return {"format": STORE_FORMAT, "cells": {}}
+    try:
+        index = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+    if index.get("format") != STORE_FORMAT:
+        raise ValueError(f"{path}: store format {index.get('format')!r}, this package reads "
+                         f"{STORE_FORMAT}")
+    return index
+
+
+def stored_table(store: str | os.PathLike[str], study: str, scenario: str) -> pd.DataFrame:
+    """The table of a stored cell, checked against the checksum in the index.
+
+    Raises
+    ------
+    KeyError
+        When the store has no such cell.
+    ValueError
+        When the file's checksum differs from the index's.
+    """
+    entry = read_index(store)["cells"][_name(study, scenario)]
+    path = Path(store) / entry["file"]
+    if provenance.sha256_file(path) != entry["sha256"]:
+        raise ValueError(f"{path}: checksum differs from {Path(store) / INDEX}: the file was "
+                         "changed after it was stored")
+    return pd.read_parquet(path)
+
+
+def _write_table(path: Path, table: pd.DataFrame) -> None:
+    """Parquet written deterministically (no pandas metadata), atomically."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    arrow = pa.Table.from_pandas(table.reset_index(drop=True), preserve_index=False)
+    arrow = arrow.replace_schema_metadata(None)
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as handle:
+        tmp = Path(handle.name)
+    pq.write_table(arrow, tmp, compression="zstd", compression_level=9, version="2.6")
+    tmp.replace(path)
+
+
+def _write_index(store: Path, index: Mapping[str, Any]) -> None:
+    tmp = store / f"{INDEX}.tmp"
+    tmp.write_text(json.dumps(index, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(store / INDEX)
+
+
+def ensure(store: str | os.PathLike[str], cells: Iterable[tuple[grid.Study, str]],
+           replications: Mapping[str, int] | int, seed: int = seeding.DEFAULT_SEED, *,
+           settings: grid.GridSettings = grid.DEFAULT_SETTINGS, recompute: bool = False,
+           n_jobs: int | None = -1, progress: Progress = lambda line: None
+           ) -> dict[tuple[str, str], Cell]:
+    """The tables of ``cells`` with ``replications`` each: stored, extended or computed.
+
+    Parameters
+    ----------
+    store : path-like
+        The store's folder (created when missing); computed cells are written to it.
+    cells : iterable of tuple
+        The cells wanted, as (study, scenario) pairs.
+    replications : int or mapping
+        Replications per cell, or per study (``{"panel": 500, "tech": 500}``).
+    seed : int
+        Root seed of every cell.
+    settings : ~clusterpolicy.checks.grid.GridSettings
+        Sizes and options.
+    recompute : bool, default False
+        Compute every cell anew, whatever the store holds.
+    n_jobs : int or None, default -1
+        Workers for the replications (joblib).
+    progress : callable, optional
+        Called with one line per cell (what was done, how long it took).
+
+    Returns
+    -------
+    dict
+        ``(study, scenario)`` -> :class:`Cell`.
+    """
+    folder = Path(store)
+    folder.mkdir(parents=True, exist_ok=True)
+    out: dict[tuple[str, str], Cell] = {}
+    for study, scenario in cells:
+        wanted = int(replications[study] if isinstance(replications, Mapping) else replications)
+        if wanted < 1:
+            raise ValueError(f"replications must be at least 1, got {wanted}")
+        key = cell_key(study, scenario, seed, settings)
+        index = read_index(folder)
+        entry = index["cells"].get(_name(study, scenario))
+        held = pd.DataFrame(columns=harness.COLUMNS)
+        if entry is not None and entry["key"] == key and not recompute:
+            held = stored_table(folder, study, scenario)
+        have = int(held["replication"].max()) + 1 if len(held) else 0
+        start = time.perf_counter()
+        if have < wanted:
+            new = grid.run_cell(study, scenario, wanted, seed, settings=settings, first=have,
+                                n_jobs=n_jobs)
+            table = pd.concat([held, new], ignore_index=True) if have else new
+            seconds = time.perf_counter() - start
+            source = "extended" if have else "computed"
+            file = f"{study}-{scenario}.parquet"
+            _write_table(folder / file, table)
+            index["cells"][_name(study, scenario)] = {
+                "key": key, "replications": wanted, "file": file,
+                "sha256": provenance.sha256_file(folder / file),
+                "seconds": round(seconds + (entry or {}).get("seconds", 0.0) * (have > 0), 1),
+                "computed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "seed": int(seed), "settings": settings.of(study)}
+            _write_index(folder, index)
+            progress(f"{_name(study, scenario):<32} {source:<8} replications {have}..{wanted - 1}"
+                     f" in {seconds:7.1f} s")
+        else:
+            table, source, seconds = held, "stored", 0.0
+            progress(f"{_name(study, scenario):<32} stored   {have} replications")
+        table = table.loc[table["replication"] < wanted].reset_index(drop=True)
+        out[(study, scenario)] = Cell(study, scenario, table, source, seconds)
+    return out
+
+
+def grid_cells(studies: Iterable[str] | None = None, scenarios: Iterable[str] | None = None
+               ) -> list[tuple[grid.Study, str]]:
+    """The grid's cells: every scenario of each study, optionally only some.
+
+    Parameters
+    ----------
+    studies : iterable of {"panel", "tech"}, optional
+        Default: both.
+    scenarios : iterable of str, optional
+        Default: every scenario of the studies; a name no study has is an error.
+
+    Returns
+    -------
+    list of tuple
+        (study, scenario) pairs: study 1 first, each study's scenarios in their order
+        (baseline first).
+
+    Raises
+    ------
+    ValueError
+        For an unknown study or scenario.
+    """
+    studies = list(studies or ("panel", "tech"))
+    tables = {"panel": synthetic.PANEL_SCENARIOS, "tech": synthetic.TECH_SCENARIOS}
+    unknown = [s for s in studies if s not in tables]
+    if unknown:
+        raise ValueError(f"unknown study {unknown[0]!r}; known: panel, tech")
+    cells = [(study, name) for study in studies for name in tables[study]]
+    if scenarios is not None:
+        wanted = list(scenarios)
+        missing = [n for n in wanted if not any(n == c[1] for c in cells)]
+        if missing:
+            known = ", ".join(dict.fromkeys(c[1] for c in cells))
+            raise ValueError(f"unknown scenario {missing[0]!r}; known: {known}")
+        cells = [c for c in cells if c[1] in wanted]
+    return cells  # type: ignore[return-value]
+
+
+def cli_montecarlo(store: str, *, replications: int = 500, studies: Iterable[str] | None = None,
+                   scenarios: Iterable[str] | None = None, recompute: bool = False,
+                   n_jobs: int | None = -1, seed: int | None = None) -> int:
+    """``python -m clusterpolicy montecarlo``: fill or extend a store; exit status 0, 2 on bad
+    usage."""
+    import sys
+
+    try:
+        cells = grid_cells(studies, scenarios)
+        if replications < 1:
+            raise ValueError(f"--replications must be at least 1, got {replications}")
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    start = time.perf_counter()
+    ensure(store, cells, replications, seeding.DEFAULT_SEED if seed is None else seed,
+           recompute=recompute, n_jobs=n_jobs, progress=print)
+    print(f"done in {time.perf_counter() - start:.1f} s -> {Path(store) / INDEX}")
+    return 0

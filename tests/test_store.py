@@ -1,0 +1,97 @@
+"""Stored cells of the Monte Carlo grid (checks/store.py): reused while their key holds, extended
+by the missing replications only, recomputed when what determines them changes, and never read
+once their file was altered."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import warnings
+
+import pandas as pd
+import pytest
+
+from clusterpolicy.checks import grid, store
+from conftest import ROOT
+
+SETTINGS = grid.GridSettings(n_pairs=150)
+CELLS = [("tech", "null")]
+
+
+def _ensure(folder, replications, **options):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return store.ensure(folder, CELLS, replications, settings=options.pop("settings", SETTINGS),
+                            n_jobs=1, **options)[("tech", "null")]
+
+
+def _spy(monkeypatch):
+    calls = []
+    real = grid.run_cell
+
+    def run_cell(*args, **kwargs):
+        calls.append(kwargs.get("first", 0))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(grid, "run_cell", run_cell)
+    return calls
+
+
+def test_a_stored_cell_is_reused_and_extended_by_the_missing_replications(tmp_path, monkeypatch):
+    calls = _spy(monkeypatch)
+    first = _ensure(tmp_path, 2)
+    assert first.source == "computed" and calls == [0]
+    again = _ensure(tmp_path, 2)
+    assert again.source == "stored" and calls == [0]
+    pd.testing.assert_frame_equal(again.table, first.table)
+    fewer = _ensure(tmp_path, 1)
+    assert fewer.source == "stored" and set(fewer.table["replication"]) == {0}
+    longer = _ensure(tmp_path, 3)
+    assert longer.source == "extended" and calls == [0, 2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        at_once = grid.run_cell("tech", "null", 3, settings=SETTINGS, n_jobs=1)
+    pd.testing.assert_frame_equal(longer.table, at_once)
+    entry = store.read_index(tmp_path)["cells"]["tech/null"]
+    assert entry["replications"] == 3 and entry["settings"] == {"n_pairs": 150, "level": 0.95}
+
+
+def test_a_new_key_or_the_recompute_flag_computes_the_cell_anew(tmp_path, monkeypatch):
+    _ensure(tmp_path, 2)
+    calls = _spy(monkeypatch)
+    assert _ensure(tmp_path, 2, settings=grid.GridSettings(n_pairs=160)).source == "computed"
+    assert _ensure(tmp_path, 2, settings=grid.GridSettings(n_pairs=160),
+                   recompute=True).source == "computed"
+    assert calls == [0, 0]
+    # the key holds what the cell depends on, not the number of replications
+    assert store.cell_key("tech", "null", 1, SETTINGS) != store.cell_key("tech", "null", 2, SETTINGS)
+    assert store.cell_key("tech", "null", 1, SETTINGS) != store.cell_key("tech", "linear", 1, SETTINGS)
+    assert store.cell_key("tech", "null", 1, SETTINGS) == store.cell_key(
+        "tech", "null", 1, grid.GridSettings(n_pairs=150, firms=5000))  # a panel setting
+
+
+def test_an_altered_file_or_index_is_refused(tmp_path):
+    _ensure(tmp_path, 1)
+    (tmp_path / "tech-null.parquet").write_bytes(b"not the stored table")
+    with pytest.raises(ValueError, match="checksum differs"):
+        store.stored_table(tmp_path, "tech", "null")
+    (tmp_path / store.INDEX).write_text(json.dumps({"format": 0, "cells": {}}))
+    with pytest.raises(ValueError, match="store format 0"):
+        store.read_index(tmp_path)
+    (tmp_path / store.INDEX).write_text("{")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        store.read_index(tmp_path)
+
+
+def test_the_grid_cells_and_the_command(tmp_path):
+    cells = store.grid_cells()
+    assert cells[0] == ("panel", "baseline") and ("tech", "threshold") in cells
+    assert store.grid_cells(["tech"], ["null", "baseline"]) == [("tech", "baseline"), ("tech", "null")]
+    with pytest.raises(ValueError, match="unknown scenario 'nope'"):
+        store.grid_cells(scenarios=["nope"])
+    result = subprocess.run([sys.executable, "-m", "clusterpolicy", "montecarlo", "--store",
+                             str(tmp_path / "s"), "--study", "tech", "--scenario", "exits"],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 2 and "unknown scenario 'exits'" in result.stderr
+    assert not (tmp_path / "s").exists()
