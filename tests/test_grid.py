@@ -94,3 +94,54 @@ def test_the_code_closure_follows_imports_and_only_them():
         provenance.closure_digest("clusterpolicy.checks.grid")
     with pytest.raises(ValueError, match="not a module of the package"):
         provenance.module_closure("clusterpolicy.nothing")
+
+
+def test_the_summary_of_cells_and_the_rates_of_the_rules(cell, tmp_path):
+    from clusterpolicy.checks import grid_summary, store
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tech = store.ensure(tmp_path, [("tech", "baseline"), ("tech", "null")], 4,
+                            settings=SETTINGS, n_jobs=1)
+    cells = {("panel", "anticipation"): store.Cell("panel", "anticipation", cell, "computed", 0.0),
+             **tech}
+    summary = grid_summary.estimator_summary(cells)
+    acf = summary.loc[("panel", "anticipation", "tfp:acf", "beta_l (NACE 43)")]
+    rows = cell[(cell["estimator"] == "tfp:acf") & (cell["estimand"] == "beta_l (NACE 43)")]
+    assert acf["replications"] == 2
+    assert acf["bias"] == pytest.approx((rows["estimate"] - rows["truth"]).mean())
+    assert np.isnan(acf["coverage"])  # ACF without bootstrap: no standard error
+    cs = summary.loc[("panel", "anticipation", "effect:cs", "ATT")]
+    assert cs["replications"] == 2 and np.isfinite(cs["se_sd"])
+    assert cs["se_sd"] == pytest.approx(cs["mean_se"] / cs["sd"])
+    assert "verdict" not in set(summary.index.get_level_values("estimator"))
+
+    rates = grid_summary.rule_rates(cells, settings=SETTINGS)
+    # the null world has no pattern (every rate a size), the baseline every pattern (powers)
+    assert set(rates.loc["null", "kind"]) == {"size"}
+    assert set(rates.loc["baseline", "kind"]) == {"power"}
+    assert list(rates.loc["null"].index) == ["verdict_both_gain", "verdict_nonserial_decreasing",
+                                             "verdict_serial_gain_more", "all three"]
+    verdicts = tech[("tech", "baseline")].table.query("estimator == 'verdict'")
+    wide = verdicts.pivot(index="replication", columns="estimand", values="estimate")
+    assert rates.loc[("baseline", "all three"), "fires"] == pytest.approx(wide.min(axis=1).mean())
+    assert (rates["replications"] == 4).all()
+
+
+def test_the_advice_ranks_estimators_by_their_error_across_scenarios():
+    from clusterpolicy.checks import grid_summary
+
+    index = pd.MultiIndex.from_tuples(
+        [("panel", s, f"tfp:{m}", q) for s in ("a", "b") for m in ("ols", "acf", "lp")
+         for q in ("beta_l", "beta_k")], names=["study", "scenario", "estimator", "estimand"])
+    error = {"ols": 0.2, "acf": 0.05, "lp": 0.1}
+    summary = pd.DataFrame({
+        "bias": [error[i[2][4:]] * (2 if i[1] == "b" else 1) for i in index],
+        "rmse": [error[i[2][4:]] * (3 if i[1] == "b" and i[2] == "tfp:acf" else 1.5) for i in index],
+    }, index=index)
+    advice = grid_summary.tfp_advice(summary)
+    assert (advice.best, advice.runner_up) == ("tfp:acf", "tfp:lp")
+    assert advice.scenarios == ("a", "b") and advice.best_worst_scenario == "b"
+    assert list(advice.table.index) == ["tfp:acf", "tfp:lp", "tfp:ols"]
+    with pytest.raises(ValueError, match="no production-function estimates"):
+        grid_summary.tfp_advice(summary.iloc[0:0])
