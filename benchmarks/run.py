@@ -9,9 +9,10 @@ changed (into a temporary build directory, so the repository's cache is untouche
 point estimate and seconds per bootstrap replicate on 10,000 firms x 8 years; Callaway-Sant'Anna
 on 10,000 firms x 8 years; and the whole pipeline (validation, sample, per-industry ACF,
 Callaway-Sant'Anna) on 400,000 firms x 8 years with its peak memory (all processes of the run,
-sampled every 0.2 s). Goals on the 2-core, 24 GiB machine: book cold < 5 min, no-change
-rebuild < 15 s, ACF point < 1 s, < 0.3 s per replicate, 3.2-million-row pipeline < 20 min and
-< 8 GiB.
+sampled every 0.2 s); and the seconds per replication of the Monte Carlo grid's cells, with what
+the whole grid at 500 replications per cell costs. Goals on the 2-core, 24 GiB machine: book
+cold < 5 min, no-change rebuild < 15 s, ACF point < 1 s, < 0.3 s per replicate,
+3.2-million-row pipeline < 20 min and < 8 GiB.
 """
 
 from __future__ import annotations
@@ -144,6 +145,43 @@ def bench_cs() -> None:
           f"{agg['simple']:.4f}")
 
 
+def bench_grid(reps: int) -> None:
+    """Seconds per replication of the Monte Carlo grid's cells (one worker), and what the whole
+    grid at 500 replications per cell would cost on one core.
+
+    Parameters
+    ----------
+    reps : int
+        Replications timed per kind.
+    """
+    from clusterpolicy import synthetic
+    from clusterpolicy.checks import grid
+    from clusterpolicy.core import seeding
+
+    children = seeding.spawn(seeding.DEFAULT_SEED, reps)
+    timings = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for label, call in (
+                ("study 1, every estimator", lambda c: grid.replicate_panel(c, full=True)),
+                ("study 1, headline only", lambda c: grid.replicate_panel(c, full=False)),
+                ("study 2", lambda c: grid.replicate_tech(c))):
+            start = time.perf_counter()
+            for child in children:
+                call(child)
+            timings[label] = (time.perf_counter() - start) / reps
+    for label, seconds in timings.items():
+        print(f"grid replication, {label}: {seconds:.2f} s")
+    full = grid.DEFAULT_SETTINGS.full
+    per_panel_cell = (full * timings["study 1, every estimator"]
+                      + (500 - full) * timings["study 1, headline only"])
+    total = (len(synthetic.PANEL_SCENARIOS) * per_panel_cell
+             + len(synthetic.TECH_SCENARIOS) * 500 * timings["study 2"])
+    print(f"whole grid at 500 replications per cell: {total / 3600:.1f} CPU-hours "
+          f"({len(synthetic.PANEL_SCENARIOS)} study-1 and {len(synthetic.TECH_SCENARIOS)} "
+          "study-2 scenarios)")
+
+
 def bench_big(firms: int) -> None:
     """The whole pipeline (:mod:`benchmarks.pipeline`) on a generated economy.
 
@@ -173,8 +211,10 @@ def bench_big(firms: int) -> None:
 def main() -> None:
     """Command line: ``--only`` some benchmarks, ``--reps``, ``--big-firms``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", nargs="+", choices=["book", "acf", "cs", "big"],
-                        default=["book", "acf", "cs", "big"])
+    parser.add_argument("--only", nargs="+", choices=["book", "acf", "cs", "grid", "big"],
+                        default=["book", "acf", "cs", "grid", "big"])
+    parser.add_argument("--grid-reps", type=int, default=5,
+                        help="replications timed per kind of grid replication")
     parser.add_argument("--reps", type=int, default=100, help="ACF bootstrap replicates")
     parser.add_argument("--big-firms", type=int, default=400_000)
     args = parser.parse_args()
@@ -186,6 +226,8 @@ def main() -> None:
         bench_acf(args.reps)
     if "cs" in args.only:
         bench_cs()
+    if "grid" in args.only:
+        bench_grid(args.grid_reps)
     if "big" in args.only:
         bench_big(args.big_firms)
 

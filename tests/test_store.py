@@ -71,6 +71,18 @@ def test_a_new_key_or_the_recompute_flag_computes_the_cell_anew(tmp_path, monkey
         "tech", "null", 1, grid.GridSettings(n_pairs=150, firms=5000))  # a panel setting
 
 
+def test_a_cell_recorded_by_another_run_meanwhile_is_kept(tmp_path, monkeypatch):
+    real = grid.run_cell
+
+    def run_cell(*args, **kwargs):
+        store._record(tmp_path, "tech/linear", {"key": "another run's"})  # finishes meanwhile
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(grid, "run_cell", run_cell)
+    _ensure(tmp_path, 1)
+    assert set(store.read_index(tmp_path)["cells"]) == {"tech/null", "tech/linear"}
+
+
 def test_an_altered_file_or_index_is_refused(tmp_path):
     _ensure(tmp_path, 1)
     (tmp_path / "tech-null.parquet").write_bytes(b"not the stored table")
@@ -95,3 +107,36 @@ def test_the_grid_cells_and_the_command(tmp_path):
                             cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 2 and "unknown scenario 'exits'" in result.stderr
     assert not (tmp_path / "s").exists()
+
+
+# -- the repository's store -------------------------------------------------------------------
+STORE = ROOT / "data" / "montecarlo"
+
+
+def _stored_cells():
+    return sorted(store.read_index(STORE)["cells"].items())
+
+
+def test_the_repository_store_holds_cells():
+    assert _stored_cells(), f"{STORE} holds no cells: python -m clusterpolicy montecarlo"
+
+
+@pytest.mark.parametrize("name, entry", _stored_cells(), ids=[n for n, _ in _stored_cells()])
+def test_a_stored_cell_is_current_and_its_last_replication_recomputes_exactly(name, entry):
+    """A stored cell cannot go stale unnoticed: its key is the one the current code gives, and
+    its last replication, computed again from the stored seed, is the stored one exactly."""
+    study, scenario = name.split("/")
+    settings = grid.GridSettings(**entry["settings"])
+    key = store.cell_key(study, scenario, entry["seed"], settings)
+    assert entry["key"] == key, (
+        f"{name} was computed by other code or settings: recompute it with `python -m "
+        f"clusterpolicy montecarlo --study {study} --scenario {scenario} --replications "
+        f"{entry['replications']}`")
+    table = store.stored_table(STORE, study, scenario)
+    assert sorted(set(table["replication"])) == list(range(entry["replications"]))
+    last = entry["replications"] - 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        again = grid.run_cell(study, scenario, entry["replications"], entry["seed"],
+                              settings=settings, first=last, n_jobs=1)
+    pd.testing.assert_frame_equal(again, table[table["replication"] == last].reset_index(drop=True))

@@ -19,6 +19,7 @@ store where the key matches, otherwise computed (all replications when the key c
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import os
 import tempfile
@@ -158,10 +159,16 @@ def _write_table(path: Path, table: pd.DataFrame) -> None:
     tmp.replace(path)
 
 
-def _write_index(store: Path, index: Mapping[str, Any]) -> None:
-    tmp = store / f"{INDEX}.tmp"
-    tmp.write_text(json.dumps(index, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(store / INDEX)
+def _record(store: Path, name: str, entry: Mapping[str, Any]) -> None:
+    """Add a cell's entry to the index: read, changed and replaced under a lock, so that two
+    runs filling one store at the same time keep each other's cells."""
+    with (store / f"{INDEX}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        index = read_index(store)
+        index["cells"][name] = dict(entry)
+        tmp = store / f"{INDEX}.tmp"
+        tmp.write_text(json.dumps(index, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        tmp.replace(store / INDEX)
 
 
 def ensure(store: str | os.PathLike[str], cells: Iterable[tuple[grid.Study, str]],
@@ -203,8 +210,7 @@ def ensure(store: str | os.PathLike[str], cells: Iterable[tuple[grid.Study, str]
         if wanted < 1:
             raise ValueError(f"replications must be at least 1, got {wanted}")
         key = cell_key(study, scenario, seed, settings)
-        index = read_index(folder)
-        entry = index["cells"].get(_name(study, scenario))
+        entry = read_index(folder)["cells"].get(_name(study, scenario))
         held = pd.DataFrame(columns=harness.COLUMNS)
         if entry is not None and entry["key"] == key and not recompute:
             held = stored_table(folder, study, scenario)
@@ -218,13 +224,12 @@ def ensure(store: str | os.PathLike[str], cells: Iterable[tuple[grid.Study, str]
             source = "extended" if have else "computed"
             file = f"{study}-{scenario}.parquet"
             _write_table(folder / file, table)
-            index["cells"][_name(study, scenario)] = {
+            _record(folder, _name(study, scenario), {
                 "key": key, "replications": wanted, "file": file,
                 "sha256": provenance.sha256_file(folder / file),
                 "seconds": round(seconds + (entry or {}).get("seconds", 0.0) * (have > 0), 1),
                 "computed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                "seed": int(seed), "settings": settings.of(study)}
-            _write_index(folder, index)
+                "seed": int(seed), "settings": settings.of(study)})
             progress(f"{_name(study, scenario):<32} {source:<8} replications {have}..{wanted - 1}"
                      f" in {seconds:7.1f} s")
         else:
