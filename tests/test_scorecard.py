@@ -142,6 +142,9 @@ def test_study1_patterns_turn_with_the_truth():
     no_age = copy.deepcopy(PANEL_TRUTH)
     no_age["params"]["select_age"] = 0.0   # members are not selected on age
     assert sc.study1_truth_patterns(no_age, FACTS)["selection"] is False
+    by_size = copy.deepcopy(PANEL_TRUTH)
+    by_size["params"]["theta_size"] = 0.015   # the dynamic-effect world: effect rises with size
+    assert sc.study1_truth_patterns(by_size, FACTS)["size"] is False
     # where the truth file cannot say, the pattern is unknown, not assumed
     other = {"generator": "someone.else", "treatment": {}, "params": {}}
     assert sc.study1_truth_patterns(other, FACTS) == {

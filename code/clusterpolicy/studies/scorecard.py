@@ -43,9 +43,9 @@ def study1_truth_patterns(truth: Mapping[str, Any], facts: Study1Facts) -> dict[
     """Whether the truth of a synthetic panel has the pattern of each study-1 claim.
 
     * ``headline`` and ``range``: the true effect ``theta`` lies inside the published range;
-    * ``size``: the effect does not differ by firm size, which holds for every truth file of
-      the panel generator (:data:`PANEL_GENERATOR`: its effect depends only on the years since
-      joining);
+    * ``size``: the effect does not differ by firm size: in a truth file of the panel generator
+      (:data:`PANEL_GENERATOR`), ``theta_size`` is zero (absent in files written before the
+      generator had it, whose effect depended only on the years since joining);
     * ``selection``: members are selected on size, age and capital intensity
       (``select_size``, ``select_age``, ``select_capint`` all positive).
 
@@ -68,7 +68,8 @@ def study1_truth_patterns(truth: Mapping[str, Any], facts: Study1Facts) -> dict[
     return {
         "headline": None if theta is None else facts.scored.contains(float(theta)),
         "range": None if theta is None else facts.scored.contains(float(theta)),
-        "size": True if truth.get("generator") == PANEL_GENERATOR else None,
+        "size": (float(params.get("theta_size", 0.0)) == 0.0
+                 if truth.get("generator") == PANEL_GENERATOR else None),
         "selection": (None if any(v is None for v in selection)
                       else all(float(v) > 0 for v in selection)),
     }
