@@ -166,7 +166,7 @@ BRANCHES: dict[str, tuple[str, str | None, str | None]] = {
     "a region without a serial/non-serial pair": ("one-cohort", None, None),
 }
 
-SCENARIO_SETTINGS = {"bootstrap_reps": 5, "mc_replications": 10, "replications": 5,
+SCENARIO_SETTINGS = {"bootstrap_reps": 5, "montecarlo_replications": 10,
                      "cs_bootstrap_iters": 99,
                      # The suite runs two builds at a time on two cores, so worker pools would
                      # only add their start-up; a two-point Mbar grid is a third of the

@@ -145,3 +145,99 @@ def test_the_advice_ranks_estimators_by_their_error_across_scenarios():
     assert list(advice.table.index) == ["tfp:acf", "tfp:lp", "tfp:ols"]
     with pytest.raises(ValueError, match="no production-function estimates"):
         grid_summary.tfp_advice(summary.iloc[0:0])
+    # bias ranks, not RMSE: a precise but biased estimator does not win
+    precise = summary.copy()
+    precise.loc[precise.index.get_level_values("estimator") == "tfp:ols", "rmse"] = 0.001
+    assert grid_summary.tfp_advice(precise).best == "tfp:acf"
+
+
+@pytest.mark.parametrize("row, expected", [
+    ({"coverage": 0.95, "bias": 0.5, "sd": 0.1, "se_sd": 0.5}, ""),  # inside the band
+    ({"coverage": float("nan"), "bias": 0.5, "sd": 0.1, "se_sd": float("nan")}, ""),
+    ({"coverage": 0.60, "bias": 0.08, "sd": 0.1, "se_sd": 1.0}, "biased: the bias is 0.8 SD"),
+    ({"coverage": 0.85, "bias": 0.0, "sd": 0.1, "se_sd": 0.7}, "standard errors too small"),
+    ({"coverage": 0.80, "bias": 0.09, "sd": 0.1, "se_sd": 0.6}, "biased: the bias is 0.9 SD, "),
+    ({"coverage": 0.99, "bias": 0.0, "sd": 0.1, "se_sd": 1.3}, "conservative"),
+    ({"coverage": 0.92, "bias": 0.01, "sd": 0.1, "se_sd": 0.98}, "neither the bias nor"),
+    # outside the band by less than two Monte Carlo s.e.
+    ({"coverage": 0.925, "bias": 0.0, "sd": 0.1, "se_sd": 0.7, "coverage_mcse": 0.012},
+     "within two Monte Carlo s.e."),
+    ({"coverage": 0.90, "bias": 0.0, "sd": 0.1, "se_sd": 0.7, "coverage_mcse": 0.012},
+     "standard errors too small"),
+])
+def test_coverage_outside_the_band_is_diagnosed_from_the_row(row, expected):
+    from clusterpolicy.checks import grid_summary
+
+    text = grid_summary.diagnose(row)
+    assert text.startswith(expected) if expected else text == ""
+    if row["coverage"] == 0.80:  # both reasons named
+        assert "standard errors too small (SE/SD 0.60;" in text
+
+
+def test_the_report_of_the_grid(cell, tmp_path):
+    from clusterpolicy import synthetic
+    from clusterpolicy.checks import grid_summary, store
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        wanted = [("tech", s) for s in synthetic.TECH_SCENARIOS]
+        store.ensure(tmp_path, wanted, 3, settings=SETTINGS, n_jobs=1)
+        tech = store.for_page(tmp_path, wanted, 3, settings=SETTINGS, n_jobs=1,
+                              work=tmp_path / "work")
+    cells = {("panel", "baseline"): store.Cell("panel", "baseline", cell, "computed", 1.5),
+             **tech}
+    report = grid_summary.grid_report(cells, settings=SETTINGS, repository=tmp_path)
+    effects = report.tables["effects"]
+    assert set(effects.index.get_level_values("world")) == {"baseline"}
+    assert len(effects) == len(grid.EFFECT_ESTIMATORS) + len(grid.TRUE_TFP_ESTIMATORS)
+    summary = report.summary.loc[("panel", "baseline", "effect:cs", "ATT")]
+    assert report.numbers["cs_cov"] == summary["coverage"]
+    assert effects.loc[("baseline", "Callaway–Sant'Anna"), "diagnosis"] == (
+        grid_summary.diagnose(summary) or "–")
+    end_to_end = effects.iloc[:len(grid.EFFECT_ESTIMATORS)]["diagnosis"]
+    assert report.numbers["n_outside"] == sum(~end_to_end.isin(["–", grid_summary.NOISE]))
+    assert report.numbers["n_band_noise"] == sum(end_to_end == grid_summary.NOISE)
+    # the threshold world's coefficients have no true value; its AMEs have one
+    tech_table = report.tables["tech"]
+    assert (tech_table.xs("threshold", level="world").xs("curvature (z², non-serial)",
+            level="quantity")["coverage"] == "no true parameter").all()
+    assert tech_table.xs("baseline", level="world")["truth"].notna().all()
+    rules = report.tables["rules"]
+    assert set(rules.xs("null", level="world")["measures"]) == {"size"}
+    assert report.numbers["power_joint"] == report.rules.loc[("baseline", "all three"), "fires"]
+    cells_table = report.tables["cells"]
+    assert cells_table.loc[("1 (firm panel)", "baseline"), "from"] == "computed in this build"
+    assert cells_table.loc[("2 (tech firms)", "null"), "from"] == "the repository's store"
+    assert not report.flags["all_stored"]
+    assert report.texts["best"] == grid_summary.label(report.advice.best)
+    for figure in (grid_summary.coverage_figure(report), grid_summary.tfp_figure(report)):
+        assert figure.axes
+
+
+def test_a_study2_cell_is_chapter_05s_monte_carlo_study(tmp_path):
+    """Chapter 05 reads its Monte Carlo study from the grid: the cell's views equal those of
+    serial_montecarlo.monte_carlo for the same seed, size and replications."""
+    from clusterpolicy.checks import grid_summary, serial_montecarlo, store
+
+    settings = grid.GridSettings(n_pairs=120)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cell = store.ensure(tmp_path, [("tech", "baseline")], 3, seed=11, settings=settings,
+                            n_jobs=1)[("tech", "baseline")]
+        theirs = serial_montecarlo.monte_carlo(n_reps=3, seed=11, n_pairs=120, n_jobs=1)
+    ours = grid_summary.serial_results(cell, 11, settings)
+    pd.testing.assert_frame_equal(ours.draws, theirs.draws)
+    pd.testing.assert_frame_equal(ours.verdict_draws, theirs.verdict_draws)
+    pd.testing.assert_frame_equal(ours.coverage(), theirs.coverage())
+    assert {k: v for k, v in ours.settings.items() if k != "n_jobs"} == {
+        k: v for k, v in theirs.settings.items() if k != "n_jobs"}
+
+
+def test_the_world_of_data_is_named_by_their_truth():
+    from clusterpolicy.checks import grid_summary
+
+    assert grid_summary.world_of("tech", None) == "baseline"
+    assert grid_summary.world_of("tech", {"scenario": "threshold"}) == "threshold"
+    assert grid_summary.world_of("tech", {}) == "baseline"
+    assert grid_summary.world_of("tech", {"scenario": "exit"}) == "baseline"  # a panel world
+    assert grid_summary.world_of("panel", {"scenario": "exit"}) == "exit"

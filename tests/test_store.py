@@ -96,6 +96,49 @@ def test_an_altered_file_or_index_is_refused(tmp_path):
         store.read_index(tmp_path)
 
 
+def test_the_key_follows_the_numerical_packages_only(monkeypatch):
+    from clusterpolicy.core import provenance
+
+    before = store.cell_key("tech", "null", 1, SETTINGS)
+    real = provenance.package_versions()
+    monkeypatch.setattr(provenance, "package_versions",
+                        lambda: {**real, "clusterpolicy": "9.9.9", "sphinx": "99"})
+    assert store.cell_key("tech", "null", 1, SETTINGS) == before  # a release, a new Sphinx
+    monkeypatch.setattr(provenance, "package_versions", lambda: {**real, "numpy": "0.0.1"})
+    assert store.cell_key("tech", "null", 1, SETTINGS) != before
+
+
+def test_a_page_reads_current_cells_and_computes_the_others_into_its_own_store(tmp_path,
+                                                                                monkeypatch):
+    repository, work = tmp_path / "repo", tmp_path / "work"
+    _ensure(repository, 2)
+    index_before = (repository / store.INDEX).read_bytes()
+    calls = _spy(monkeypatch)
+
+    def page(replications, **options):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return store.for_page(repository, CELLS, replications, settings=options.pop(
+                "settings", SETTINGS), n_jobs=1, work=work, **options)[("tech", "null")]
+
+    stored = page(2)
+    assert stored.source == "stored" and calls == [] and not work.exists()
+    # more replications than stored: the repository's two are extended, in the work store
+    longer = page(3)
+    assert longer.source == "extended" and calls == [2]
+    assert store.read_index(work)["cells"]["tech/null"]["replications"] == 3
+    assert page(3).source == "cached" and calls == [2]
+    # another key (here: settings) is computed from scratch, once
+    other = grid.GridSettings(n_pairs=160)
+    assert page(2, settings=other).source == "computed" and calls == [2, 0]
+    assert page(2, settings=other).source == "cached" and calls == [2, 0]
+    assert page(2, recompute=True).source == "computed" and calls == [2, 0, 0]
+    # a build never writes into the repository's store
+    assert (repository / store.INDEX).read_bytes() == index_before
+    pd.testing.assert_frame_equal(longer.table.query("replication < 2").reset_index(drop=True),
+                                  stored.table)
+
+
 def test_the_grid_cells_and_the_command(tmp_path):
     cells = store.grid_cells()
     assert cells[0] == ("panel", "baseline") and ("tech", "threshold") in cells
@@ -109,6 +152,22 @@ def test_the_grid_cells_and_the_command(tmp_path):
     assert not (tmp_path / "s").exists()
 
 
+def test_the_command_on_a_dask_cluster_stores_the_local_numbers(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "clusterpolicy", "montecarlo", "--store",
+                             str(tmp_path / "dask"), "--study", "tech", "--scenario", "null",
+                             "--replications", "2", "--n-jobs", "2", "--dask-scheduler", "local"],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "replications run on Dask cluster at " in result.stdout
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        local = store.ensure(tmp_path / "local", CELLS, 2, n_jobs=1)[("tech", "null")]
+    pd.testing.assert_frame_equal(store.stored_table(tmp_path / "dask", "tech", "null"),
+                                  local.table)
+    assert (store.read_index(tmp_path / "dask")["cells"]["tech/null"]["key"]
+            == store.read_index(tmp_path / "local")["cells"]["tech/null"]["key"])
+
+
 # -- the repository's store -------------------------------------------------------------------
 STORE = ROOT / "data" / "montecarlo"
 
@@ -117,8 +176,16 @@ def _stored_cells():
     return sorted(store.read_index(STORE)["cells"].items())
 
 
-def test_the_repository_store_holds_cells():
-    assert _stored_cells(), f"{STORE} holds no cells: python -m clusterpolicy montecarlo"
+def test_the_repository_store_holds_every_cell_with_the_replications_the_book_shows():
+    from clusterpolicy.book.parameters import SHARED
+
+    held = dict(_stored_cells())
+    wanted = SHARED["montecarlo_replications"]
+    short = [f"{study}/{scenario}" for study, scenario in store.grid_cells()
+             if held.get(f"{study}/{scenario}", {}).get("replications", 0) < wanted]
+    assert not short, (f"{STORE} lacks {wanted} replications of {', '.join(short)}: a build "
+                       f"would compute them; run python -m clusterpolicy montecarlo "
+                       f"--replications {wanted}")
 
 
 @pytest.mark.parametrize("name, entry", _stored_cells(), ids=[n for n, _ in _stored_cells()])

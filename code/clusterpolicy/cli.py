@@ -66,6 +66,9 @@ def make_parser() -> argparse.ArgumentParser:
                     help="compute the cells anew even where the store holds them")
     mc.add_argument("--n-jobs", type=int, default=-1, help="workers (default: every core)")
     mc.add_argument("--seed", type=int, default=None, help="root seed (default: the book's)")
+    mc.add_argument("--dask-scheduler", default="",
+                    help="run the replications on a Dask cluster: 'local' or an address such as "
+                         "tcp://host:8786 (same numbers as locally)")
 
     validate = sub.add_parser("validate", help="check an input file against its schema")
     validate.add_argument("path", help="CSV or Parquet file")
@@ -94,7 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "montecarlo":
             return cli_montecarlo(args.store, replications=args.replications, studies=args.study,
                                   scenarios=args.scenario, recompute=args.recompute,
-                                  n_jobs=args.n_jobs, seed=args.seed)
+                                  n_jobs=args.n_jobs, seed=args.seed,
+                                  dask_scheduler=args.dask_scheduler)
         elif args.command == "validate":
             return cli_validate(args.path, args.schema, clusters=args.clusters, panel=args.panel)
     except (ChapterFailed, RenderFailed, ContractBroken) as exc:

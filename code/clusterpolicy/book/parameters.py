@@ -32,6 +32,11 @@ SHARED: MappingProxyType[str, Any] = MappingProxyType({
     # how TFP is measured wherever it is used (chapters 03, 04 and 06)
     "degree": TFP_SETTINGS.degree,
     "min_obs": TFP_SETTINGS.min_obs,
+    # the Monte Carlo grid (chapters 03 and appendix): kept with the book, keyed by its code
+    "montecarlo_store": "../data/montecarlo",
+    "montecarlo_replications": 500,
+    "montecarlo_recompute": False,
+    "montecarlo_seed": DEFAULT_SEED,
     # where parallel work runs
     "n_jobs": -1,
     "dask_scheduler": "",

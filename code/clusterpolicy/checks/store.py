@@ -5,7 +5,8 @@ A cell's **key** is a checksum of everything its numbers depend on: the study, t
 root seed, the settings that matter for the study (:meth:`.grid.GridSettings.of`), the source
 of every package module the grid's code can run (:func:`clusterpolicy.core.provenance.closure_digest`
 of :mod:`clusterpolicy.checks.grid`) and the versions of Python and of the numerical packages
-(:func:`clusterpolicy.core.provenance.package_versions`). The number of replications is not part
+(:data:`NUMERICAL`; the book's own version and its publishing tools are left out, so a release or
+a new Sphinx does not make hours of simulation stale). The number of replications is not part
 of it: replication ``r`` is the same whatever their number, so a cell of ``R`` replications
 serves any request up to ``R`` and is extended, not recomputed, for more.
 
@@ -33,13 +34,16 @@ import pandas as pd
 
 from clusterpolicy import synthetic
 from clusterpolicy.checks import grid, harness
-from clusterpolicy.core import provenance, seeding
+from clusterpolicy.core import parallel, provenance, seeding
 
-__all__ = ["INDEX", "STORE_FORMAT", "Cell", "cell_key", "cli_montecarlo", "ensure", "grid_cells",
-           "read_index", "stored_table"]
+__all__ = ["INDEX", "NUMERICAL", "STORE_FORMAT", "Cell", "cell_key", "cli_montecarlo", "ensure",
+           "for_page", "grid_cells", "read_index", "stored_table"]
 
 #: Version of the store's layout and of the key's recipe.
-STORE_FORMAT = 1
+STORE_FORMAT = 2
+#: The distributions whose versions enter a cell's key (those that compute its numbers).
+NUMERICAL = ("python", "numpy", "pandas", "scipy", "statsmodels", "linearmodels", "pyfixest",
+             "moderndid")
 #: The index file of a store.
 INDEX = "index.json"
 #: The module whose code closure keys every cell.
@@ -60,7 +64,8 @@ class Cell:
         The harness's table of replications ``0 .. replications - 1``.
     source : str
         ``"stored"`` (read as it was), ``"extended"`` (stored replications plus new ones) or
-        ``"computed"`` (no stored cell with this key, or ``recompute``).
+        ``"computed"`` (no stored cell with this key, or ``recompute``); :func:`for_page` adds
+        ``"cached"`` (computed by an earlier build into its own store).
     seconds : float
         Compute time of this call (0 when stored).
     """
@@ -90,7 +95,8 @@ def cell_key(study: grid.Study, scenario: str, seed: int, settings: grid.GridSet
     """
     payload = {"format": STORE_FORMAT, "study": study, "scenario": scenario, "seed": int(seed),
                "settings": settings.of(study), "code": provenance.closure_digest(CODE_MODULE),
-               "versions": provenance.package_versions()}
+               "versions": {name: version for name, version in provenance.package_versions().items()
+                            if name in NUMERICAL}}
     return provenance.sha256_text(json.dumps(payload, sort_keys=True))
 
 
@@ -240,6 +246,73 @@ def ensure(store: str | os.PathLike[str], cells: Iterable[tuple[grid.Study, str]
     return out
 
 
+def _current(store: Path, study: str, scenario: str, seed: int,
+             settings: grid.GridSettings) -> dict[str, Any] | None:
+    """The index entry of a cell whose key is current, or None."""
+    entry = read_index(store)["cells"].get(_name(study, scenario))
+    if entry is None or entry["key"] != cell_key(study, scenario, seed, settings):  # type: ignore[arg-type]
+        return None
+    return entry
+
+
+def for_page(repository: str | os.PathLike[str], cells: Iterable[tuple[grid.Study, str]],
+             replications: Mapping[str, int] | int, seed: int = seeding.DEFAULT_SEED, *,
+             settings: grid.GridSettings = grid.DEFAULT_SETTINGS, recompute: bool = False,
+             n_jobs: int | None = -1, work: str | os.PathLike[str] | None = None,
+             progress: Progress = lambda line: None) -> dict[tuple[str, str], Cell]:
+    """The cells a page shows: from the repository's store where the key is current, otherwise
+    computed once into the build's own store and reused from there.
+
+    A build never writes into the repository's store (``python -m clusterpolicy montecarlo``
+    does): a cell whose key changed (new code, settings, seed or numerical packages), or that
+    holds fewer replications than asked for, is computed into ``work`` — starting from the
+    repository's replications when only the number is short — and later builds of the same
+    output folder read it from there.
+
+    Parameters
+    ----------
+    repository : path-like
+        The store kept with the book (``data/montecarlo``); read only.
+    cells, replications, seed, settings, recompute, n_jobs, progress
+        As for :func:`ensure`; ``recompute`` computes every cell anew into ``work``.
+    work : path-like, optional
+        The build's store. Default: ``montecarlo`` in the build's work cache
+        (``CLUSTERPOLICY_WORK_CACHE``), or a temporary folder outside a build.
+
+    Returns
+    -------
+    dict
+        ``(study, scenario)`` -> :class:`Cell`, with source ``"stored"`` (the repository's),
+        ``"cached"`` (the build's store), ``"computed"`` or ``"extended"`` (by this call).
+    """
+    repository = Path(repository)
+    if work is None:
+        base = os.environ.get(provenance.WORK_CACHE_ENV)
+        work = Path(base) / "montecarlo" if base else Path(tempfile.mkdtemp(prefix="montecarlo-"))
+    work = Path(work)
+    out: dict[tuple[str, str], Cell] = {}
+    for study, scenario in cells:
+        wanted = int(replications[study] if isinstance(replications, Mapping) else replications)
+        entry = None if recompute else _current(repository, study, scenario, seed, settings)
+        if entry is not None and entry["replications"] >= wanted >= 1:
+            table = stored_table(repository, study, scenario)
+            table = table.loc[table["replication"] < wanted].reset_index(drop=True)
+            progress(f"{_name(study, scenario):<32} stored   {wanted} replications (repository)")
+            out[(study, scenario)] = Cell(study, scenario, table, "stored", 0.0)
+            continue
+        work.mkdir(parents=True, exist_ok=True)
+        if entry is not None and _current(work, study, scenario, seed, settings) is None:
+            # Only the number is short: extend the repository's replications, not redo them.
+            _write_table(work / entry["file"], stored_table(repository, study, scenario))
+            _record(work, _name(study, scenario), entry)
+        cell = ensure(work, [(study, scenario)], wanted, seed, settings=settings,
+                      recompute=recompute, n_jobs=n_jobs, progress=progress)[(study, scenario)]
+        if cell.source == "stored":
+            cell = Cell(study, scenario, cell.table, "cached", 0.0)
+        out[(study, scenario)] = cell
+    return out
+
+
 def grid_cells(studies: Iterable[str] | None = None, scenarios: Iterable[str] | None = None
                ) -> list[tuple[grid.Study, str]]:
     """The grid's cells: every scenario of each study, optionally only some.
@@ -280,9 +353,10 @@ def grid_cells(studies: Iterable[str] | None = None, scenarios: Iterable[str] | 
 
 def cli_montecarlo(store: str, *, replications: int = 500, studies: Iterable[str] | None = None,
                    scenarios: Iterable[str] | None = None, recompute: bool = False,
-                   n_jobs: int | None = -1, seed: int | None = None) -> int:
-    """``python -m clusterpolicy montecarlo``: fill or extend a store; exit status 0, 2 on bad
-    usage."""
+                   n_jobs: int | None = -1, seed: int | None = None,
+                   dask_scheduler: str = "") -> int:
+    """``python -m clusterpolicy montecarlo``: fill or extend a store, locally or on a Dask
+    cluster (:func:`clusterpolicy.core.parallel.backend`); exit status 0, 2 on bad usage."""
     import sys
 
     try:
@@ -293,7 +367,9 @@ def cli_montecarlo(store: str, *, replications: int = 500, studies: Iterable[str
         print(f"error: {exc}", file=sys.stderr)
         return 2
     start = time.perf_counter()
-    ensure(store, cells, replications, seeding.DEFAULT_SEED if seed is None else seed,
-           recompute=recompute, n_jobs=n_jobs, progress=print)
+    with parallel.backend(dask_scheduler) as where:
+        print(f"replications run on {where}")
+        ensure(store, cells, replications, seeding.DEFAULT_SEED if seed is None else seed,
+               recompute=recompute, n_jobs=n_jobs, progress=print)
     print(f"done in {time.perf_counter() - start:.1f} s -> {Path(store) / INDEX}")
     return 0

@@ -56,8 +56,9 @@ EXPORTS: Mapping[str, Mapping[str, str | None]] = MappingProxyType({
     "05_serial_innovators": MappingProxyType(
         _always("has_truth", "verdict_both_gain", "verdict_nonserial_decreasing",
                 "verdict_serial_gain_more",
-                # the power of each rule and of the three together (chapter 5's Monte Carlo),
-                # read by the scorecard through clusterpolicy.studies.scorecard.rule_power
+                # the power of each rule and of the three together (the Monte Carlo grid's
+                # cell of the data's world and size), read by the scorecard through
+                # clusterpolicy.studies.scorecard.rule_power
                 "mc_rate_verdict_both_gain", "mc_rate_verdict_nonserial_decreasing",
                 "mc_rate_verdict_serial_gain_more", "mc_rate_joint")
         | {name: cond for margin in MARGINS for name, cond in _margin_statistics(margin).items()}

@@ -77,7 +77,8 @@ def study1_truth_patterns(truth: Mapping[str, Any], facts: Study1Facts) -> dict[
 
 def rule_power(manifest: Mapping[str, Any], verdict: str) -> float | None:
     """The power of a study-2 rule: the share of draws from the synthetic generator in which it
-    fires (chapter 5's Monte Carlo), or ``None`` when the run did not report it.
+    fires (the Monte Carlo grid's cell of the data's world and size, which chapter 5 shows), or
+    ``None`` when the run did not report it.
 
     The one place where pages read the power of the rules.
 
