@@ -110,3 +110,14 @@ def test_changelog_matches_the_citation_file():
     assert releases[0].version == citation.version
     assert releases[0].date == citation.date_released
     assert all(release.changes for release in releases)
+
+
+@pytest.mark.parametrize("years, approximate, expected", [
+    ([2017] * 5 + [2019, 2020], [False] * 6 + [True],
+     "five clusters in 2017, a sixth in 2019 and a seventh around 2020"),
+    ([2012], None, "one cluster in 2012"),
+    ([2014, 2012, 2014, 2012, 2014], None, "two clusters in 2012 and three more in 2014"),
+    ([2010, 2011], [True, False], "one cluster around 2010 and a second in 2011"),
+])
+def test_a_staggered_start_in_words(years, approximate, expected):
+    assert report.staggered_start(years, approximate) == expected

@@ -8,6 +8,7 @@ page formats them with the role's format spec, e.g. ``{glue:text}`name:.3f```.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -184,3 +185,44 @@ _WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight"
 def number_in_words(n: int) -> str:
     """A small count as prose writes it ("seven"); ten and above in digits."""
     return _WORDS[n] if 0 <= n < len(_WORDS) else f"{n:,}"
+
+
+_ORDINALS = ("zeroth", "first", "second", "third", "fourth", "fifth", "sixth", "seventh",
+             "eighth", "ninth", "tenth")
+
+
+def staggered_start(start_years: Sequence[int], approximate: Sequence[bool] | None = None,
+                    noun: str = "cluster") -> str:
+    """How prose states that units started in several years: "five clusters in 2017, a sixth in
+    2019 and a seventh around 2020".
+
+    Parameters
+    ----------
+    start_years : sequence of int
+        One start year per unit.
+    approximate : sequence of bool, optional
+        Per unit, whether its year is approximate (a choice where the record gives a range):
+        a year with any approximate unit is said "around".
+    noun : str
+        What the units are (singular).
+
+    Returns
+    -------
+    str
+    """
+    approximate = list(approximate) if approximate is not None else [False] * len(start_years)
+    years = sorted(set(start_years))
+    parts, total = [], 0
+    for year in years:
+        n = sum(1 for y in start_years if y == year)
+        near = "around" if any(a for y, a in zip(start_years, approximate, strict=True)
+                               if y == year) else "in"
+        total += n
+        if not parts:
+            parts.append(f"{number_in_words(n)} {noun}{'s' if n != 1 else ''} {near} {year}")
+        elif n == 1:
+            ordinal = _ORDINALS[total] if total < len(_ORDINALS) else f"{total}th"
+            parts.append(f"a {ordinal} {near} {year}")
+        else:
+            parts.append(f"{number_in_words(n)} more {near} {year}")
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]

@@ -74,7 +74,7 @@ EXPORTS: Mapping[str, Mapping[str, str | None]] = MappingProxyType({
                 "n_false_positive", "n_reproduced", "n_not_reproduced", "n_not_testable",
                 # the published facts, read once by the scorecard and quoted elsewhere
                 "range_low", "range_high", "published_headline", "programme_launch_year",
-                "programme_n_clusters")
+                "programme_timeline")
     ),
 })
 
