@@ -108,6 +108,27 @@ def test_the_key_follows_the_numerical_packages_only(monkeypatch):
     assert store.cell_key("tech", "null", 1, SETTINGS) != before
 
 
+def test_the_key_follows_code_not_its_comments_docstrings_or_layout():
+    source = '''"""A module."""
+
+def f(x):
+    """Twice x."""
+    return 2 * x  # doubled
+'''
+    reworded = '''"""The module, documented anew."""
+# a comment
+def f(x):
+    return (2 *
+            x)
+'''
+    assert store.normalized_code(source) == store.normalized_code(reworded)
+    assert store.normalized_code(source) != store.normalized_code(source.replace("2 * x", "3 * x"))
+    # a string that is code, not a docstring, counts
+    assert store.normalized_code("x = 1\n'a'\n") != store.normalized_code("x = 1\n'b'\n")
+    only_doc = "def g():\n    \"\"\"Nothing else.\"\"\"\n"
+    assert store.normalized_code(only_doc) == store.normalized_code("def g():\n    pass\n")
+
+
 def test_a_page_reads_current_cells_and_computes_the_others_into_its_own_store(tmp_path,
                                                                                 monkeypatch):
     repository, work = tmp_path / "repo", tmp_path / "work"

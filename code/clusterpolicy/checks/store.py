@@ -2,9 +2,10 @@
 of what determines them, reused by every build whose key matches, extended by replications.
 
 A cell's **key** is a checksum of everything its numbers depend on: the study, the scenario, the
-root seed, the settings that matter for the study (:meth:`.grid.GridSettings.of`), the source
-of every package module the grid's code can run (:func:`clusterpolicy.core.provenance.closure_digest`
-of :mod:`clusterpolicy.checks.grid`) and the versions of Python and of the numerical packages
+root seed, the settings that matter for the study (:meth:`.grid.GridSettings.of`), the code of
+every package module the grid's code can run (:func:`code_digest` over
+:func:`clusterpolicy.core.provenance.module_closure` of :mod:`clusterpolicy.checks.grid`: their
+syntax trees without docstrings, so a comment, a docstring or a line break changes no key) and the versions of Python and of the numerical packages
 (:data:`NUMERICAL`; the book's own version and its publishing tools are left out, so a release or
 a new Sphinx does not make hours of simulation stale). The number of replications is not part
 of it: replication ``r`` is the same whatever their number, so a cell of ``R`` replications
@@ -19,8 +20,10 @@ store where the key matches, otherwise computed (all replications when the key c
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import fcntl
+import hashlib
 import json
 import os
 import tempfile
@@ -36,8 +39,9 @@ from clusterpolicy import synthetic
 from clusterpolicy.checks import grid, harness
 from clusterpolicy.core import parallel, provenance, seeding
 
-__all__ = ["INDEX", "NUMERICAL", "STORE_FORMAT", "Cell", "cell_key", "cli_montecarlo", "ensure",
-           "for_page", "grid_cells", "read_index", "stored_table"]
+__all__ = ["INDEX", "NUMERICAL", "STORE_FORMAT", "Cell", "cell_key", "cli_montecarlo",
+           "code_digest", "ensure", "for_page", "grid_cells", "normalized_code", "read_index",
+           "stored_table"]
 
 #: Version of the store's layout and of the key's recipe.
 STORE_FORMAT = 2
@@ -77,6 +81,53 @@ class Cell:
     seconds: float
 
 
+def normalized_code(source: str) -> str:
+    """A module's code as its syntax tree without docstrings: what it computes, not how it is
+    written down or documented.
+
+    Parameters
+    ----------
+    source : str
+        Python source.
+
+    Returns
+    -------
+    str
+        :func:`ast.dump` of the tree (no line numbers), docstrings of the module, classes and
+        functions removed.
+    """
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                    and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
+
+
+def code_digest(module: str = CODE_MODULE) -> str:
+    """SHA-256 over the code of ``module`` and every package module it imports
+    (:func:`normalized_code` of each file of
+    :func:`clusterpolicy.core.provenance.module_closure`, with its path).
+
+    Parameters
+    ----------
+    module : str
+        A module of the package.
+
+    Returns
+    -------
+    str
+        64 hex characters.
+    """
+    digest = hashlib.sha256()
+    for file in provenance.module_closure(module):
+        digest.update(file.relative_to(provenance.PACKAGE_ROOT).as_posix().encode() + b"\0")
+        digest.update(normalized_code(file.read_text(encoding="utf-8")).encode() + b"\0")
+    return digest.hexdigest()
+
+
 def cell_key(study: grid.Study, scenario: str, seed: int, settings: grid.GridSettings) -> str:
     """The key of a cell: a checksum of everything its numbers depend on.
 
@@ -94,7 +145,7 @@ def cell_key(study: grid.Study, scenario: str, seed: int, settings: grid.GridSet
         64 hex characters.
     """
     payload = {"format": STORE_FORMAT, "study": study, "scenario": scenario, "seed": int(seed),
-               "settings": settings.of(study), "code": provenance.closure_digest(CODE_MODULE),
+               "settings": settings.of(study), "code": code_digest(CODE_MODULE),
                "versions": {name: version for name, version in provenance.package_versions().items()
                             if name in NUMERICAL}}
     return provenance.sha256_text(json.dumps(payload, sort_keys=True))
