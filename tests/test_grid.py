@@ -143,12 +143,23 @@ def test_the_advice_ranks_estimators_by_their_error_across_scenarios():
     assert (advice.best, advice.runner_up) == ("tfp:acf", "tfp:lp")
     assert advice.scenarios == ("a", "b") and advice.best_worst_scenario == "b"
     assert list(advice.table.index) == ["tfp:acf", "tfp:lp", "tfp:ols"]
+    assert list(advice.per_scenario) == ["tfp:acf", "tfp:acf"] and advice.proxy_identified == ()
+    assert advice.per_scenario_text() == "ACF in a, b"
     with pytest.raises(ValueError, match="no production-function estimates"):
         grid_summary.tfp_advice(summary.iloc[0:0])
     # bias ranks, not RMSE: a precise but biased estimator does not win
     precise = summary.copy()
     precise.loc[precise.index.get_level_values("estimator") == "tfp:ols", "rmse"] = 0.001
     assert grid_summary.tfp_advice(precise).best == "tfp:acf"
+    # the least biased estimator world by world; the worlds where LP and Wooldridge are identified
+    worlds = summary.rename(index={"a": "baseline", "b": "proxy-noise"}, level="scenario")
+    lp_wins = worlds.copy()
+    in_proxy = (lp_wins.index.get_level_values("scenario") == "proxy-noise") & (
+        lp_wins.index.get_level_values("estimator") == "tfp:lp")
+    lp_wins.loc[in_proxy, "bias"] = 0.001
+    advice = grid_summary.tfp_advice(lp_wins)
+    assert advice.proxy_identified == ("proxy-noise",)
+    assert advice.per_scenario_text() == "ACF in baseline; Levinsohn–Petrin in proxy-noise"
 
 
 @pytest.mark.parametrize("row, expected", [

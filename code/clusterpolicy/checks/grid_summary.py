@@ -134,6 +134,12 @@ class TFPAdvice:
         The scenarios the ranking rests on.
     best_worst_scenario : str
         Where the best estimator does worst.
+    per_scenario : Series
+        Scenario -> the least biased estimator there.
+    proxy_identified : tuple of str
+        The scenarios where materials do not move one for one with value added, the only ones in
+        which Levinsohn–Petrin and Wooldridge are identified
+        (:attr:`~clusterpolicy.synthetic.shapes.PanelParams.materials_labour` below 1).
     """
 
     table: pd.DataFrame
@@ -141,6 +147,16 @@ class TFPAdvice:
     runner_up: str
     scenarios: tuple[str, ...]
     best_worst_scenario: str
+    per_scenario: pd.Series
+    proxy_identified: tuple[str, ...]
+
+    def per_scenario_text(self) -> str:
+        """The least biased estimator world by world, grouped: "ACF in baseline, exit;
+        Levinsohn–Petrin in proxy-noise"."""
+        groups: dict[str, list[str]] = {}
+        for scenario, estimator in self.per_scenario.items():
+            groups.setdefault(str(estimator), []).append(str(scenario))
+        return "; ".join(f"{label(e)} in {', '.join(worlds)}" for e, worlds in groups.items())
 
 
 def tfp_advice(summary: pd.DataFrame) -> TFPAdvice:
@@ -182,8 +198,12 @@ def tfp_advice(summary: pd.DataFrame) -> TFPAdvice:
     table["mean_rmse"] = by_cell["rmse"].groupby("estimator").mean()
     table = table.sort_values("mean_abs_bias", kind="stable")
     scenarios = tuple(dict.fromkeys(frame["scenario"]))
+    per_scenario = by_cell["abs_bias"].groupby("scenario").idxmin().map(lambda k: k[0])
+    proxy = tuple(s for s in scenarios if s in synthetic.PANEL_SCENARIOS
+                  and synthetic.panel_params(s).materials_labour < 1)
     return TFPAdvice(table=table, best=str(table.index[0]), runner_up=str(table.index[1]),
-                     scenarios=scenarios, best_worst_scenario=str(table["worst scenario"].iloc[0]))
+                     scenarios=scenarios, best_worst_scenario=str(table["worst scenario"].iloc[0]),
+                     per_scenario=per_scenario.reindex(list(scenarios)), proxy_identified=proxy)
 
 
 # -- the Monte Carlo page ---------------------------------------------------------------------
@@ -492,6 +512,8 @@ def grid_report(cells: Cells, *, seed: int = seeding.DEFAULT_SEED,
             f"{'bias' if r.startswith('biased') else r.split(' (')[0]}"
             for (s, m, q), r in tech_outside) or "none",
         "best": label(advice.best), "runner_up": label(advice.runner_up),
+        "per_world": advice.per_scenario_text(),
+        "proxy_worlds": ", ".join(advice.proxy_identified) or "none",
         "best_worst": advice.best_worst_scenario,
         "worlds": ", ".join(advice.scenarios),
     }

@@ -5,9 +5,10 @@ A cell's **key** is a checksum of everything its numbers depend on: the study, t
 root seed, the settings that matter for the study (:meth:`.grid.GridSettings.of`), the code of
 every package module the grid's code can run (:func:`code_digest` over
 :func:`clusterpolicy.core.provenance.module_closure` of :mod:`clusterpolicy.checks.grid`: their
-syntax trees without docstrings, so a comment, a docstring or a line break changes no key) and the versions of Python and of the numerical packages
-(:data:`NUMERICAL`; the book's own version and its publishing tools are left out, so a release or
-a new Sphinx does not make hours of simulation stale). The number of replications is not part
+syntax trees without docstrings, so a comment, a docstring or a line break changes no key) and
+the versions of Python and of the numerical packages (:data:`NUMERICAL`; the book's own version
+and its publishing tools are left out, so a release or a new Sphinx does not make hours of
+simulation stale). The number of replications is not part
 of it: replication ``r`` is the same whatever their number, so a cell of ``R`` replications
 serves any request up to ``R`` and is extended, not recomputed, for more.
 
