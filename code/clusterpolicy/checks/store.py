@@ -347,6 +347,9 @@ def for_page(repository: str | os.PathLike[str], cells: Iterable[tuple[grid.Stud
         wanted = int(replications[study] if isinstance(replications, Mapping) else replications)
         entry = None if recompute else _current(repository, study, scenario, seed, settings)
         if entry is not None and entry["replications"] >= wanted >= 1:
+            # The stored cells are inputs of the page, listed with their checksums in its record.
+            provenance.track_input(repository / INDEX)
+            provenance.track_input(repository / entry["file"])
             table = stored_table(repository, study, scenario)
             table = table.loc[table["replication"] < wanted].reset_index(drop=True)
             progress(f"{_name(study, scenario):<32} stored   {wanted} replications (repository)")
