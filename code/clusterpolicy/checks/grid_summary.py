@@ -139,7 +139,7 @@ class TFPAdvice:
     proxy_identified : tuple of str
         The scenarios where materials do not move one for one with value added, the only ones in
         which Levinsohn–Petrin and Wooldridge are identified
-        (:attr:`~clusterpolicy.synthetic.shapes.PanelParams.materials_labour` below 1).
+        (``PanelParams.materials_labour`` below 1).
     """
 
     table: pd.DataFrame
@@ -455,8 +455,11 @@ def grid_report(cells: Cells, *, seed: int = seeding.DEFAULT_SEED,
     advice = tfp_advice(summary)
     effects = _effects_table(summary)
     panel = summary.xs("panel", level="study")
-    headline_reps = [int(panel.xs(e, level="estimator")["replications"].min())
-                     for e in grid.HEADLINE]
+    # Replications run per cell (a failed estimation counts as run, and is reported as failed).
+    headline_reps = [int(cell.table["replication"].max()) + 1
+                     for (study, _), cell in cells.items() if study == "panel"]
+    headline_failed = int(sum(panel.xs(e, level="estimator")["failed"].sum()
+                              for e in grid.HEADLINE))
     end_to_end = panel[panel.index.get_level_values("estimator").isin(
         [f"effect:{e}" for e in grid.EFFECT_ESTIMATORS])]
     cov = end_to_end["coverage"]
@@ -474,7 +477,8 @@ def grid_report(cells: Cells, *, seed: int = seeding.DEFAULT_SEED,
     acf_estimand = str(base.xs("tfp:acf", level="estimator").index[0])
     numbers: dict[str, float] = {
         "reps_headline": min(headline_reps),
-        "reps_full": int(panel.xs("tfp:ols", level="estimator")["replications"].min()),
+        "failed_headline": headline_failed,
+        "reps_full": min(settings.full, min(headline_reps)),
         "reps_tech": int(summary.xs("tech", level="study")["replications"].max()),
         "firms": settings.firms, "pairs": settings.n_pairs, "full": settings.full,
         "n_panel_worlds": len(synthetic.PANEL_SCENARIOS),

@@ -94,7 +94,7 @@ def normalized_code(source: str) -> str:
     Returns
     -------
     str
-        :func:`ast.dump` of the tree (no line numbers), docstrings of the module, classes and
+        ``ast.dump`` of the tree (no line numbers), docstrings of the module, classes and
         functions removed.
     """
     tree = ast.parse(source)
