@@ -182,10 +182,7 @@ def tfp_advice(summary: pd.DataFrame) -> TFPAdvice:
     ValueError
         When the summary holds no production-function estimates.
     """
-    panel = summary.xs("panel", level="study") if "panel" in summary.index.get_level_values(0) \
-        else pd.DataFrame()
-    tfp = panel[panel.index.get_level_values("estimator").str.startswith("tfp:")] \
-        if len(panel) else panel
+    tfp = _panel_rows(summary, "tfp")
     if tfp.empty:
         raise ValueError("the summary holds no production-function estimates (study-1 cells)")
     frame = tfp.reset_index()
@@ -215,6 +212,15 @@ SE_SD_BAND = (0.9, 1.1)
 NOISE = "within two Monte Carlo s.e. of the band: not distinguishable from nominal"
 #: The study-2 quantities the verdict rules rest on (model, estimand).
 RULE_QUANTITIES = ("z2", "AME serial", "AME non-serial", "AME serial − non-serial")
+
+
+def _panel_rows(summary: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """The study-1 rows of :func:`estimator_summary` whose estimator is of ``kind``
+    (``"tfp"`` or ``"effect"``), index ``(scenario, estimator, estimand)``."""
+    if "panel" not in summary.index.get_level_values("study"):
+        return summary.iloc[0:0].droplevel("study")
+    panel = summary.xs("panel", level="study")
+    return panel[panel.index.get_level_values("estimator").str.startswith(f"{kind}:")]
 
 
 def label(estimator: str) -> str:
@@ -347,8 +353,7 @@ def _worlds(study: str) -> pd.DataFrame:
 
 
 def _tfp_table(summary: pd.DataFrame) -> pd.DataFrame:
-    panel = summary.xs("panel", level="study")
-    tfp = panel[panel.index.get_level_values("estimator").str.startswith("tfp:")].reset_index()
+    tfp = _panel_rows(summary, "tfp").reset_index()
     tfp["input"] = np.where(tfp["estimand"].str.startswith("beta_l"), "labour", "capital")
     rows = []
     for (scenario, estimator), g in tfp.groupby(["scenario", "estimator"], sort=False):
@@ -363,8 +368,7 @@ def _tfp_table(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def _effects_table(summary: pd.DataFrame) -> pd.DataFrame:
-    panel = summary.xs("panel", level="study")
-    eff = panel[panel.index.get_level_values("estimator").str.startswith("effect:")].reset_index()
+    eff = _panel_rows(summary, "effect").reset_index()
     rows = []
     for r in eff.to_dict("records"):
         rows.append({"world": r["scenario"], "estimator": label(r["estimator"]),
@@ -463,16 +467,18 @@ def grid_report(cells: Cells, *, seed: int = seeding.DEFAULT_SEED,
     end_to_end = panel[panel.index.get_level_values("estimator").isin(
         [f"effect:{e}" for e in grid.EFFECT_ESTIMATORS])]
     cov = end_to_end["coverage"]
+    cells_table = _cells_table(cells, repository)
     band_miss = end_to_end.loc[(cov < COVERAGE_BAND[0]) | (cov > COVERAGE_BAND[1])]
     # Outside the band beyond Monte Carlo noise: what the page explains.
-    outside = band_miss.loc[[diagnose(r) != NOISE for _, r in band_miss.iterrows()]]
-    reasons = {key: diagnose(row) for key, row in outside.iterrows()}
+    reasons = {key: reason for key, row in band_miss.iterrows()
+               if (reason := diagnose(row)) != NOISE}
+    outside = band_miss.loc[list(reasons)]
     biased = [k for k, r in reasons.items() if r.startswith("biased")]
     se_small = [k for k, r in reasons.items() if "standard errors too small" in r]
     tech = summary.xs("tech", level="study")
     tech = tech[tech.index.get_level_values("estimand").isin(RULE_QUANTITIES)]
-    tech_outside = [(key, diagnose(row)) for key, row in tech.iterrows()
-                    if diagnose(row) not in ("", NOISE)]
+    tech_reasons = ((key, diagnose(row)) for key, row in tech.iterrows())
+    tech_outside = [(key, reason) for key, reason in tech_reasons if reason not in ("", NOISE)]
     base = panel.xs(synthetic.BASELINE, level="scenario")
     acf_estimand = str(base.xs("tfp:acf", level="estimator").index[0])
     numbers: dict[str, float] = {
@@ -489,7 +495,7 @@ def grid_report(cells: Cells, *, seed: int = seeding.DEFAULT_SEED,
         "n_tech_outside": len(tech_outside),
         "band_low": COVERAGE_BAND[0], "band_high": COVERAGE_BAND[1],
         "mcse_95": math.sqrt(0.95 * 0.05 / min(headline_reps)),
-        "compute_hours": float(_cells_table(cells, repository)["compute time (s)"].sum()) / 3600,
+        "compute_hours": float(cells_table["compute time (s)"].sum()) / 3600,
         "null_size_max": float(rules.xs("null", level="scenario")["fires"].max()),
     }
     for e in ("conditional_did", "cs"):
@@ -530,7 +536,7 @@ def grid_report(cells: Cells, *, seed: int = seeding.DEFAULT_SEED,
     tables = {"worlds_panel": _worlds("panel"), "worlds_tech": _worlds("tech"),
               "tfp": _tfp_table(summary), "effects": effects, "tech": _tech_table(summary),
               "rules": _rules_table(rules), "advice": advice_table(advice),
-              "cells": _cells_table(cells, repository)}
+              "cells": cells_table}
     return GridReport(numbers=numbers, texts=texts, flags=flags, tables=tables, summary=summary,
                       rules=rules, advice=advice)
 
@@ -549,8 +555,7 @@ def coverage_figure(report: GridReport) -> Figure:
     """
     import matplotlib.pyplot as plt
 
-    panel = report.summary.xs("panel", level="study")
-    eff = panel[panel.index.get_level_values("estimator").str.startswith("effect:")].reset_index()
+    eff = _panel_rows(report.summary, "effect").reset_index()
     worlds = list(dict.fromkeys(eff["scenario"]))
     estimators = list(dict.fromkeys(eff["estimator"]))
     fig, ax = plt.subplots(figsize=(9, 0.45 * len(worlds) + 1.6))
@@ -577,7 +582,7 @@ def coverage_figure(report: GridReport) -> Figure:
 
 def tfp_figure(report: GridReport) -> Figure:
     """Bias of the six production-function estimators' labour elasticity in each study-1
-    world (largest industry), with its Monte Carlo standard error.
+    world (largest industry), as a heat map.
 
     Parameters
     ----------
@@ -589,9 +594,8 @@ def tfp_figure(report: GridReport) -> Figure:
     """
     import matplotlib.pyplot as plt
 
-    panel = report.summary.xs("panel", level="study").reset_index()
-    tfp = panel.loc[panel["estimator"].str.startswith("tfp:")
-                    & panel["estimand"].str.startswith("beta_l")]
+    tfp = _panel_rows(report.summary, "tfp").reset_index()
+    tfp = tfp.loc[tfp["estimand"].str.startswith("beta_l")]
     wide = tfp.pivot(index="scenario", columns="estimator", values="bias")
     wide = wide.reindex(index=list(dict.fromkeys(tfp["scenario"])),
                         columns=[f"tfp:{m}" for m in grid.TFP_METHODS])
