@@ -628,6 +628,20 @@ def _write_if_changed(target: Path, data: bytes) -> bool:
     return True
 
 
+def _assets(directory: Path) -> list[Path]:
+    """Images and data files in ``directory`` and below that pages may show, in path order.
+
+    A build's output and hidden folders (a virtual environment, the git directory, tool
+    caches) are not walked: their files are never shown, and a virtual environment holds tens
+    of thousands of them.
+    """
+    found = []
+    for folder, subfolders, files in os.walk(directory):
+        subfolders[:] = [d for d in subfolders if d != "_build" and not d.startswith(".")]
+        found += [Path(folder, f) for f in files if Path(f).suffix.lower() in ASSET_SUFFIXES]
+    return sorted(found)
+
+
 def stage_book(book: Book, executed: Mapping[str, Path]) -> None:
     """Mirror the book into the stage, executed notebooks in place of chapter sources.
 
@@ -655,9 +669,8 @@ def stage_book(book: Book, executed: Mapping[str, Path]) -> None:
             wanted[stage / source.relative_to(book.root)] = source.read_bytes()
         page_dirs.add((book.root / docname).parent)
     for directory in page_dirs:
-        for file in sorted(directory.rglob("*")):
-            if file.is_file() and file.suffix.lower() in ASSET_SUFFIXES and "_build" not in file.parts:
-                wanted.setdefault(stage / file.relative_to(book.root), file.read_bytes())
+        for file in _assets(directory):
+            wanted.setdefault(stage / file.relative_to(book.root), file.read_bytes())
     stage.mkdir(parents=True, exist_ok=True)
     for target, data in wanted.items():
         _write_if_changed(target, data)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -112,6 +113,9 @@ def code_digest(module: str = CODE_MODULE) -> str:
     (:func:`normalized_code` of each file of
     :func:`clusterpolicy.core.provenance.module_closure`, with its path).
 
+    Computed once per state of the package's files: a page that reads fifteen cells parses
+    the closure once, and an edited module is parsed again.
+
     Parameters
     ----------
     module : str
@@ -122,6 +126,18 @@ def code_digest(module: str = CODE_MODULE) -> str:
     str
         64 hex characters.
     """
+    return _code_digest(module, _package_state())
+
+
+def _package_state() -> tuple[tuple[str, int, int], ...]:
+    """Path, modification time and size of every module of the package."""
+    return tuple((str(file), stat.st_mtime_ns, stat.st_size)
+                 for file in sorted(provenance.PACKAGE_ROOT.rglob("*.py"))
+                 for stat in [file.stat()])
+
+
+@functools.lru_cache(maxsize=16)
+def _code_digest(module: str, state: tuple[tuple[str, int, int], ...]) -> str:
     digest = hashlib.sha256()
     for file in provenance.module_closure(module):
         digest.update(file.relative_to(provenance.PACKAGE_ROOT).as_posix().encode() + b"\0")
