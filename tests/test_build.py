@@ -97,6 +97,22 @@ def test_second_build_executes_nothing(built):
     again = cli("build", "-p", "message", "bonjour", "-p", "factor", "3", cwd=root)
     assert again.returncode == 0, again.stderr
     assert statuses(again.stdout) == {"chapters/echo": "cached", "chapters/other": "cached"}
+    # nothing staged changed, so Sphinx is not run again and the same site is published
+    assert "site unchanged since its last render" in again.stdout
+    assert "bonjour" in (root / "_build/html/chapters/echo.html").read_text()
+    assert json.loads((root / "_build/html/run_manifest.json").read_text())["chapters"]
+
+
+def test_a_site_rendered_by_another_toolchain_is_rendered_again(built):
+    """The render is skipped only for the same stage, helper package and package versions."""
+    root, _ = built
+    marker = root / "_build/stage/_build/rendered.json"
+    state = json.loads(marker.read_text())
+    marker.write_text(json.dumps(state | {"versions": {**state["versions"], "sphinx": "0.0"}}))
+    again = cli("build", "-p", "message", "bonjour", "-p", "factor", "3", cwd=root)
+    assert again.returncode == 0, again.stderr
+    assert "book rendered in" in again.stdout
+    assert json.loads(marker.read_text()) == state
 
 
 def test_changing_data_reexecutes_exactly_the_readers(book):

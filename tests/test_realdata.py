@@ -164,16 +164,20 @@ def test_the_scenarios_have_the_shapes_they_claim(tmp_path):
     """Each change does what its name says, on data that still pass the schemas."""
     import pandas as pd
 
-    one = realdata.write_scenario("one-cohort", tmp_path / "one")
+    one = realdata.write_scenario("one-cohort-no-exporters", tmp_path / "one")
     data = one.parent / "data"
     members = pd.read_csv(data / "membership.csv")
     panel = pd.read_csv(data / "panel.csv", dtype={"nace2": str})
     tech = pd.read_csv(data / "techfirms.csv")
     assert members["join_year"].nunique() == 1 and members["cluster"].nunique() == 1
     assert panel.groupby("nace2")["firm_id"].nunique().min() == 12
+    assert (panel["exports"] == 0).all() and (tech["international"] == 0).all()
+    assert not list(one.parent.rglob("*.truth.json"))
+
+    other = realdata.write_scenario("other-programme", tmp_path / "other")
+    tech = pd.read_csv(other.parent / "data" / "techfirms.csv")
     by_region = pd.crosstab(tech["region"], tech["serial"])
     assert ((by_region[True] == 0) & (by_region[False] > 0)).any()
-    assert not list(one.parent.rglob("*.truth.json"))
 
 
 DATA_PARAMETERS = {"panel_path", "membership_path", "techfirms_path", "programme_path"}
@@ -228,11 +232,11 @@ def test_glued_numbers_do_not_depend_on_execution_order(real_site, tmp_path):
     manifest of the others) runs in reverse toc order: chapters 06 and 04 then estimate the TFP
     that chapter 03 would otherwise have cached for them.
     """
-    forward = real_site("no-exporters")
+    forward = real_site("one-cohort-no-exporters")
     params = forward.parents[1] / "run.yml"
     result = subprocess.run(
         [sys.executable, "-c", REVERSE_RUN, str(ROOT), str(tmp_path / "out"), str(params),
-         *realdata.EXTRA_ARGS["no-exporters"][1:]],
+         *realdata.EXTRA_ARGS["one-cohort-no-exporters"][1:]],
         cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     reverse = json.loads(result.stdout.splitlines()[-1])
@@ -244,7 +248,7 @@ def test_glued_numbers_do_not_depend_on_execution_order(real_site, tmp_path):
 
 def test_one_tfp_setting_reaches_every_chapter_that_measures_tfp(real_site):
     """`-p degree 3` is recorded by chapters 03, 04 and 06, and chapter 03 says so."""
-    manifest = json.loads((real_site("no-exporters") / "run_manifest.json").read_text())
+    manifest = json.loads((real_site("one-cohort-no-exporters") / "run_manifest.json").read_text())
     chapters = manifest["chapters"]
     for page in ("03_productivity", "04_cluster_effects", "06_synthesis"):
         assert chapters[f"chapters/{page}"]["parameters"]["degree"] == 3, page

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+import hashlib
 import json
 import logging
 import os
@@ -642,8 +643,9 @@ def _assets(directory: Path) -> list[Path]:
     return sorted(found)
 
 
-def stage_book(book: Book, executed: Mapping[str, Path]) -> None:
-    """Mirror the book into the stage, executed notebooks in place of chapter sources.
+def stage_book(book: Book, executed: Mapping[str, Path]) -> str:
+    """Mirror the book into the stage, executed notebooks in place of chapter sources; returns
+    a checksum of what was staged (paths and bytes).
 
     Files are rewritten only when their bytes change, so Sphinx's incremental build re-reads
     only what changed.
@@ -681,10 +683,26 @@ def stage_book(book: Book, executed: Mapping[str, Path]) -> None:
             file.unlink()
         elif file.is_dir() and not any(file.iterdir()):
             file.rmdir()
+    return provenance.sha256_text(json.dumps(sorted(
+        (target.relative_to(stage).as_posix(), hashlib.sha256(data).hexdigest())
+        for target, data in wanted.items())))
 
 
-def render(book: Book) -> float:
-    """``jupyter-book build -W -n --keep-going`` on the stage; returns seconds."""
+def render(book: Book, staged: str) -> float | None:
+    """``jupyter-book build -W -n --keep-going`` on the stage; returns seconds, or None when
+    the site of the last render is still current.
+
+    ``staged`` is the checksum of the stage (:func:`stage_book`). The site is current when the
+    last render succeeded on the same stage with the same helper package (its Sphinx extension)
+    and the same package versions: a second build of an unchanged book renders nothing.
+    """
+    marker = book.stage / "_build" / "rendered.json"
+    state = {"stage": staged, "package": provenance.package_source_digest(),
+             "versions": provenance.package_versions()}
+    if (book.stage / "_build" / "html").is_dir() and marker.is_file() \
+            and _read_json(marker) == state:
+        return None
+    marker.unlink(missing_ok=True)
     start = time.perf_counter()
     command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(book.stage),
                "--builder", "html", "-W", "-n", "--keep-going"]
@@ -699,7 +717,15 @@ def render(book: Book) -> float:
         shown = "\n".join(warnings[:40] or output[-40:])
         raise RenderFailed(f"jupyter-book build failed (strict: -W -n --keep-going):\n{shown}\n"
                          "Nothing from this run was published.")
+    marker.write_text(json.dumps(state), encoding="utf-8")
     return time.perf_counter() - start
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def render_pdf(book: Book) -> Path:
@@ -885,13 +911,16 @@ def build(root: str | os.PathLike[str] = ".", *, params_file: str | None = None,
     overrides = resolve_overrides(chapters, load_params_file(params_file) if params_file else {},
                                   cli_pairs, Path.cwd())
     records = run_chapters(book, chapters, overrides, progress)
-    stage_book(book, {r.docname: ChapterCache(book.cache).notebook_path(r.docname) for r in records})
-    seconds = render(book)
+    staged = stage_book(book, {r.docname: ChapterCache(book.cache).notebook_path(r.docname)
+                               for r in records})
+    seconds = render(book, staged)
     manifest = _manifest(book, records)
     publish(book, manifest)
     if pdf:
         progress(f"PDF written to {_display_path(str(render_pdf(book)), Path.cwd().resolve())}")
-    progress(f"book rendered in {seconds:.1f} s; total {time.perf_counter() - start:.1f} s "
+    rendered = ("site unchanged since its last render" if seconds is None
+                else f"book rendered in {seconds:.1f} s")
+    progress(f"{rendered}; total {time.perf_counter() - start:.1f} s "
              f"-> {_display_path(str(book.html), Path.cwd().resolve())}/index.html")
     return manifest
 
