@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -89,11 +90,15 @@ def run_measured(command: list[str], cwd: Path = ROOT) -> tuple[float, float, st
 def bench_book() -> None:
     """Cold build of the book on the default data, then a rebuild with nothing changed."""
     with tempfile.TemporaryDirectory(prefix="bench-book-") as out:
-        cold, mem, _ = run_measured([PYTHON, "-m", "clusterpolicy", "build", "--out", out])
-        print(f"book, cold build on the default data: {cold:.1f} s (peak {mem:.2f} GiB)")
+        cold, mem, log = run_measured([PYTHON, "-m", "clusterpolicy", "build", "--out", out])
+        rendered = re.search(r"book rendered in ([\d.]+) s", log)
+        print(f"book, cold build on the default data: {cold:.1f} s (peak {mem:.2f} GiB; "
+              f"Sphinx render {rendered.group(1) if rendered else '?'} s)")
         warm, _, log = run_measured([PYTHON, "-m", "clusterpolicy", "build", "--out", out])
         executed = log.count(" executed ")
-        print(f"book, rebuild with nothing changed: {warm:.1f} s ({executed} chapters executed)")
+        render = "not rendered again" if "site unchanged" in log else "rendered again"
+        print(f"book, rebuild with nothing changed: {warm:.1f} s ({executed} chapters executed, "
+              f"site {render})")
 
 
 def bench_acf(reps: int) -> None:
