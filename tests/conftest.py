@@ -92,17 +92,6 @@ def _builds(shared: Path) -> list[tuple[str, Callable[[], subprocess.CompletedPr
             *[(name, partial(build_scenario, shared, name)) for name in realdata.SCENARIOS]]
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests of whole books first, in their files' order; the short tests after them.
-
-    The two xdist workers take tests in collection order. A book test that starts last (the
-    reverse-order execution, the browser audit, the PDF) kept one core busy for a minute or more
-    while the other had nothing left; started first, the book tests wait for builds that use
-    both cores, and the many short tests fill the end evenly.
-    """
-    items.sort(key=lambda item: item.get_closest_marker("book") is None)
-
-
 def pytest_collection_finish(session: pytest.Session) -> None:
     if not any(set(BOOK_FIXTURES) & set(getattr(item, "fixturenames", ()))
                for item in session.items):
