@@ -1,4 +1,4 @@
-"""Command line: ``python -m clusterpolicy {build,run,synth,montecarlo,validate}``.
+"""Command line: ``python -m clusterpolicy {build,run,diff,synth,montecarlo,validate}``.
 
 Exit status: 0 success, 1 a chapter or the book failed, 2 bad input or usage.
 """
@@ -9,6 +9,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from clusterpolicy.book import changes
 from clusterpolicy.book.build import BuildError, ChapterFailed, ContractBroken, RenderFailed, build, run
 from clusterpolicy.checks.store import cli_montecarlo
 from clusterpolicy.data.read import cli_validate
@@ -39,6 +40,11 @@ def make_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="execute one chapter as the build does")
     run.add_argument("chapter", help="chapter name, e.g. 03_productivity or chapters/03_productivity.md")
     _add_run_options(run)
+
+    diff = sub.add_parser("diff", help="what changed between two runs: glued values that "
+                                       "moved, verdicts that flipped, and why")
+    diff.add_argument("before", help="run_manifest.json of the earlier run, or its site folder")
+    diff.add_argument("after", help="run_manifest.json of the later run, or its site folder")
 
     synth = sub.add_parser("synth", help="generate the synthetic datasets")
     synth.add_argument("--out", required=True, help="directory to write the datasets into")
@@ -91,6 +97,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "run":
             run(args.book, args.chapter, params_file=args.params, cli_pairs=args.parameter,
                 out=args.out)
+        elif args.command == "diff":
+            try:
+                before, after = (changes.read_manifest(p) for p in (args.before, args.after))
+            except ValueError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+            print(changes.compare(before, after, before_label=args.before,
+                                  after_label=args.after).text(), end="")
         elif args.command == "synth":
             return cli_synth(args.out, seed=args.seed, firms=args.firms, shape=args.shape,
                               scenario=args.scenario)
