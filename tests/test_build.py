@@ -335,3 +335,53 @@ def test_a_kernel_that_did_not_start_is_started_again(book, tmp_path, monkeypatc
                                              tmp_path)
     assert len(calls) == 2 and executed.cells
     assert not cpbuild._kernel_did_not_start(ValueError("a cell failed"))
+
+
+def test_a_second_build_into_the_same_folder_stops_at_once(book):
+    """While a build holds the output folder, another one exits with status 2 and writes nothing."""
+    import fcntl
+
+    (book / "_build").mkdir()
+    with (book / "_build/.lock").open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        result = cli("build", cwd=book)
+    assert result.returncode == 2
+    assert "another build is writing to" in result.stderr and "--out" in result.stderr
+    assert "executed" not in result.stdout and not (book / "_build/html").exists()
+    assert cli("build", cwd=book).returncode == 0  # released with the process that held it
+
+
+def test_an_output_folder_that_cannot_be_written_is_named(book, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = cli("build", "--out", str(blocker / "out"), cwd=book)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"cannot write to the output folder {blocker / 'out'}" in result.stderr
+
+
+@pytest.mark.parametrize("kind", ["folder", "named pipe"])
+def test_a_data_path_that_is_not_a_regular_file_is_rejected(book, kind):
+    target = book / "data" / "numbers-input"
+    if kind == "folder":
+        target.mkdir()
+        expected = "is a folder; give the data file itself"
+    else:
+        os.mkfifo(target)  # reading it would block the build forever
+        expected = "is not a regular file (a named pipe or a device?)"
+    result = cli("build", "-p", "numbers_path", "data/numbers-input", cwd=book)
+    assert result.returncode == 2
+    assert "parameter numbers_path of chapter chapters/echo" in result.stderr
+    assert expected in result.stderr
+
+
+def test_a_damaged_record_of_valid_inputs_is_checked_again(built):
+    """A record cut short (a crash mid-write, before writes were atomic) is not fatal."""
+    root, _ = built
+    record = root / "_build/.cache/validated.json"
+    if record.exists():
+        record.write_text('["abc", "de')
+    cpbuild.write_atomically(root / "_build/.cache/probe.json", b"{}")
+    assert [p.name for p in (root / "_build/.cache").iterdir() if p.name.startswith(".")] == []
+    again = cli("build", "-p", "message", "bonjour", "-p", "factor", "3", cwd=root)
+    assert again.returncode == 0, again.stderr
+    assert statuses(again.stdout) == {"chapters/echo": "cached", "chapters/other": "cached"}

@@ -21,7 +21,9 @@ all others and receive the manifest of the run so far.
 from __future__ import annotations
 
 import ast
+import contextlib
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import logging
@@ -31,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NoReturn
@@ -345,8 +347,18 @@ def check_paths(chapter: Chapter, params: Mapping[str, Any]) -> None:
         path = Path(value)
         if not path.is_absolute():
             path = chapter.source.parent / path
+        where = f"parameter {name} of chapter {chapter.docname}"
         if not path.exists():
-            raise BuildError(f"parameter {name} of chapter {chapter.docname}: no such file: {value}")
+            raise BuildError(f"{where}: no such file: {value}")
+        if path.is_dir():
+            raise BuildError(f"{where}: {value} is a folder; give the data file itself")
+        if not path.is_file():
+            # A named pipe or a device would be read twice (checksum, then the chapter) and
+            # the first read would empty it, or block the build.
+            raise BuildError(f"{where}: {value} is not a regular file (a named pipe or a "
+                             "device?); write the data to a file first")
+        if not os.access(path, os.R_OK):
+            raise BuildError(f"{where}: {value} cannot be read (permission denied)")
 
 
 # -- cache -----------------------------------------------------------------------------------------
@@ -394,11 +406,11 @@ class ChapterCache:
         return record
 
     def store(self, record: ChapterRecord, notebook: nbformat.NotebookNode) -> None:
-        self.record_path(record.docname).parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(notebook, self.notebook_path(record.docname))
-        self.record_path(record.docname).write_text(
-            json.dumps(record.to_json(), indent=1, sort_keys=True, default=str), encoding="utf-8"
-        )
+        # The notebook first, the record last: a record is only ever beside its notebook.
+        write_atomically(self.notebook_path(record.docname),
+                         nbformat.writes(notebook).encode("utf-8"))
+        write_atomically(self.record_path(record.docname), json.dumps(
+            record.to_json(), indent=1, sort_keys=True, default=str).encode("utf-8"))
 
 
 # -- execution ---------------------------------------------------------------------------------
@@ -621,11 +633,20 @@ def end_page(notebook: nbformat.NotebookNode, cell_index: int, docname: str) -> 
 
 
 # -- staging and rendering ---------------------------------------------------------------------
+def write_atomically(target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` through a temporary file in the same folder and a rename:
+    a build that stops mid-write leaves the old file or the new one, never half of one."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.",
+                                     delete=False) as handle:
+        handle.write(data)
+    os.replace(handle.name, target)
+
+
 def _write_if_changed(target: Path, data: bytes) -> bool:
     if target.is_file() and target.read_bytes() == data:
         return False
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(data)
+    write_atomically(target, data)
     return True
 
 
@@ -717,7 +738,7 @@ def render(book: Book, staged: str) -> float | None:
         shown = "\n".join(warnings[:40] or output[-40:])
         raise RenderFailed(f"jupyter-book build failed (strict: -W -n --keep-going):\n{shown}\n"
                          "Nothing from this run was published.")
-    marker.write_text(json.dumps(state), encoding="utf-8")
+    write_atomically(marker, json.dumps(state).encode("utf-8"))
     return time.perf_counter() - start
 
 
@@ -763,6 +784,33 @@ def publish(book: Book, manifest: dict[str, Any]) -> None:
 
 
 # -- the two commands --------------------------------------------------------------------------
+@contextlib.contextmanager
+def exclusive(book: Book) -> Iterator[None]:
+    """One build or run at a time per output folder.
+
+    Two builds into one folder would execute into the same cache, render into the same stage
+    and publish over each other. The second one stops at once with exit status 2; the lock
+    (``OUT/.lock``) is released by the operating system when a build ends, however it ends.
+    """
+    assert book.out is not None
+    try:
+        book.out.mkdir(parents=True, exist_ok=True)
+        handle = (book.out / ".lock").open("a")
+    except OSError as error:
+        raise BuildError(f"cannot write to the output folder {book.out}: "
+                         f"{error.strerror or error}; choose another with --out") from None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BuildError(f"another build is writing to {book.out}: wait for it to end, or "
+                             "build into another folder with --out") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _display_path(path: str, root: Path) -> str:
     try:
         return Path(path).resolve().relative_to(root).as_posix()
@@ -801,7 +849,8 @@ def validate_inputs(book: Book, chapters: list[Chapter], overrides: Mapping[str,
     runs; a file already found valid (same bytes, same options, same package) is not re-read."""
 
     record = book.cache / "validated.json"
-    valid: set[str] = set(json.loads(record.read_text())) if record.is_file() else set()
+    known = _read_json(record)  # unreadable or damaged: every file is checked again
+    valid: set[str] = set(known) if isinstance(known, list) else set()
     package = provenance.package_source_digest()
     checked: set[str] = set()
     counts = {"checked": 0, "known valid": 0}
@@ -836,7 +885,7 @@ def validate_inputs(book: Book, chapters: list[Chapter], overrides: Mapping[str,
             valid.add(key)
     if checked:
         record.parent.mkdir(parents=True, exist_ok=True)
-        record.write_text(json.dumps(sorted(valid), indent=0), encoding="utf-8")
+        write_atomically(record, json.dumps(sorted(valid), indent=0).encode("utf-8"))
         progress(f"input files valid: {counts['checked']} checked, "
                  f"{counts['known valid']} unchanged since checked")
 
@@ -910,14 +959,15 @@ def build(root: str | os.PathLike[str] = ".", *, params_file: str | None = None,
                     + [c for c in chapters if c.runs_last])
     overrides = resolve_overrides(chapters, load_params_file(params_file) if params_file else {},
                                   cli_pairs, Path.cwd())
-    records = run_chapters(book, chapters, overrides, progress)
-    staged = stage_book(book, {r.docname: ChapterCache(book.cache).notebook_path(r.docname)
-                               for r in records})
-    seconds = render(book, staged)
-    manifest = _manifest(book, records)
-    publish(book, manifest)
-    if pdf:
-        progress(f"PDF written to {_display_path(str(render_pdf(book)), Path.cwd().resolve())}")
+    with exclusive(book):
+        records = run_chapters(book, chapters, overrides, progress)
+        staged = stage_book(book, {r.docname: ChapterCache(book.cache).notebook_path(r.docname)
+                                   for r in records})
+        seconds = render(book, staged)
+        manifest = _manifest(book, records)
+        publish(book, manifest)
+        if pdf:
+            progress(f"PDF written to {_display_path(str(render_pdf(book)), Path.cwd().resolve())}")
     rendered = ("site unchanged since its last render" if seconds is None
                 else f"book rendered in {seconds:.1f} s")
     progress(f"{rendered}; total {time.perf_counter() - start:.1f} s "
@@ -938,6 +988,7 @@ def run(root: str | os.PathLike[str], chapter_name: str, *, params_file: str | N
     from_file = resolve_overrides(book.chapters(), load_params_file(params_file) if params_file
                                   else {}, (), Path.cwd())
     overrides = from_file | resolve_overrides([chapter], {}, cli_pairs, Path.cwd())
-    record = run_chapters(book, [chapter], overrides, progress)[0]
+    with exclusive(book):
+        record = run_chapters(book, [chapter], overrides, progress)[0]
     progress(f"executed notebook: {ChapterCache(book.cache).notebook_path(chapter.docname)}")
     return record
