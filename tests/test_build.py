@@ -385,3 +385,37 @@ def test_a_damaged_record_of_valid_inputs_is_checked_again(built):
     again = cli("build", "-p", "message", "bonjour", "-p", "factor", "3", cwd=root)
     assert again.returncode == 0, again.stderr
     assert statuses(again.stdout) == {"chapters/echo": "cached", "chapters/other": "cached"}
+
+
+@pytest.mark.parametrize("value, default, expected", [
+    (3, 2.5, 3.0), (True, False, True), ("SIM", ["Catalisti", "SIM"], ["SIM"]),
+    (["a", "b"], ["x"], ["a", "b"]), ([0, 1], [0.0, 0.5], [0.0, 1.0]), (7, None, 7),
+])
+def test_parameter_values_of_the_declared_type_pass(value, default, expected):
+    checked = cpbuild.check_type("p", value, default)
+    assert checked == expected and type(checked) is type(expected)
+
+
+@pytest.mark.parametrize("value, default, needs", [
+    ("abc", 20240624, "an integer"), (True, 3, "an integer"), (2.5, 3, "an integer"),
+    ("x", 0.2, "a number"), ("yes", False, "true or false"), (5, "name", "a text"),
+    (5, ["Catalisti"], "a list of names"), ({"a": 1}, ["Catalisti"], "a list"),
+    (["a"], [0.0, 1.0], "a list of numbers"),
+])
+def test_parameter_values_of_another_type_are_rejected(value, default, needs):
+    with pytest.raises(cpbuild.BuildError, match=re.escape(f"is not {needs} (its default is")):
+        cpbuild.check_type("p", value, default)
+
+
+def test_a_wrongly_typed_or_repeated_parameter_stops_the_build_before_any_chapter(book, tmp_path):
+    params = tmp_path / "run.yml"
+    params.write_text('factor: "abc"\n')
+    result = cli("build", "--params", str(params), cwd=book)
+    assert result.returncode == 2 and "executed" not in result.stdout
+    assert "parameter factor: 'abc' is not an integer (its default is 2)" in result.stderr
+    params.write_text("factor: 3\nmessage: hi\nfactor: 4\n")
+    result = cli("build", "--params", str(params), cwd=book)
+    assert result.returncode == 2 and "'factor' is given twice" in result.stderr
+    result = cli("build", "-p", "factor", "three", cwd=book)
+    assert result.returncode == 2 and "parameter factor: 'three' is not an integer" in result.stderr
+    assert not (book / "_build/html").exists()

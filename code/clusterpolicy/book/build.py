@@ -272,6 +272,64 @@ def parse_cli_value(raw: str, default: Any) -> Any:
     return value
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice is an error: plain YAML keeps the
+    last value silently, so a parameters file could say two things and the run use one."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"{key!r} is given twice", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def check_type(name: str, value: Any, default: Any) -> Any:
+    """``value`` of parameter ``name`` if it has the type of the parameter's default; returns it
+    converted where the conversion is exact (an integer for a float, one name for a list).
+
+    Raises
+    ------
+    BuildError
+        Naming the parameter, the value, the type it needs and the default.
+    """
+    def wrong(needs: str) -> NoReturn:
+        raise BuildError(f"parameter {name}: {value!r} is not {needs} (its default is "
+                         f"{default!r}); no chapter was run")
+
+    def number(x: Any) -> bool:
+        return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+    if default is None:
+        return value
+    if isinstance(default, bool):
+        return value if isinstance(value, bool) else wrong("true or false")
+    if isinstance(default, int):
+        return value if isinstance(value, int) and not isinstance(value, bool) else wrong(
+            "an integer")
+    if isinstance(default, float):
+        return float(value) if number(value) else wrong("a number")
+    if isinstance(default, str):
+        return value if isinstance(value, str) else wrong("a text")
+    if isinstance(default, list):
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            value = [value]  # `-p clusters SIM` is one cluster, not the letters S, I, M
+        if not isinstance(value, list):
+            wrong("a list")
+        if default and all(isinstance(x, str) for x in default) and \
+                not all(isinstance(x, str) for x in value):
+            wrong("a list of names")
+        if default and all(number(x) for x in default):
+            if not all(number(x) for x in value):
+                wrong("a list of numbers")
+            return [float(x) if isinstance(default[0], float) else x for x in value]
+        return value
+    return value
+
+
 def load_params_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The parameters of a ``--params`` file (YAML: name -> value).
 
@@ -286,7 +344,7 @@ def load_params_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not file.is_file():
         raise BuildError(f"parameters file not found: {path}")
     try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        data = yaml.load(file.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}
     except yaml.YAMLError as exc:
         raise BuildError(f"parameters file {path} is not valid YAML: {exc}") from exc
     if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
@@ -321,6 +379,9 @@ def resolve_overrides(
             value = str((cwd / value).resolve())
         overrides[name] = value
     unknown = [name for name in overrides if name not in declared]
+    for name in overrides:
+        if name not in unknown:
+            overrides[name] = check_type(name, overrides[name], declared[name])
     if unknown:
         listing = "\n".join(
             f"  {c.docname}: {', '.join(c.parameters) or '(none)'}" for c in chapters
