@@ -337,30 +337,56 @@ def test_a_kernel_that_did_not_start_is_started_again(book, tmp_path, monkeypatc
     assert not cpbuild._kernel_did_not_start(ValueError("a cell failed"))
 
 
-def test_a_second_build_into_the_same_folder_stops_at_once(book):
-    """While a build holds the output folder, another one exits with status 2 and writes nothing."""
+def main(args: list[str], book: Path, monkeypatch, capsys) -> tuple[int, str]:
+    """The command line in this process, for runs that stop before any chapter (no kernel)."""
+    from clusterpolicy import cli as command_line
+
+    monkeypatch.chdir(book)
+    status = command_line.main(args)
+    return status, capsys.readouterr().err
+
+
+def test_a_second_build_into_the_same_folder_stops_at_once(book, monkeypatch, capsys):
+    """While a build holds the output folder, another one exits with status 2 and writes nothing;
+    the lock goes with the build that held it."""
     import fcntl
 
     (book / "_build").mkdir()
     with (book / "_build/.lock").open("a") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
-        result = cli("build", cwd=book)
-    assert result.returncode == 2
-    assert "another build is writing to" in result.stderr and "--out" in result.stderr
-    assert "executed" not in result.stdout and not (book / "_build/html").exists()
-    assert cli("build", cwd=book).returncode == 0  # released with the process that held it
+        status, stderr = main(["build"], book, monkeypatch, capsys)
+    assert status == 2
+    assert "another build is writing to" in stderr and "--out" in stderr
+    assert not (book / "_build/html").exists() and not (book / "_build/.cache").exists()
+    result = cli("build", cwd=book)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [p.name for p in (book / "_build/.cache").rglob(".*")] == []  # no temporary files
 
 
-def test_an_output_folder_that_cannot_be_written_is_named(book, tmp_path):
+def test_a_damaged_record_of_valid_inputs_is_checked_again(tmp_path):
+    """A record cut short (a crash mid-write, before writes were atomic) breaks no later build:
+    the book's inputs are checked again and the record written whole."""
+    real = cpbuild.Book(Path(__file__).parents[1], tmp_path / "out")
+    chapter = real.find_chapter("02_data")
+    record = real.cache / "validated.json"
+    record.parent.mkdir(parents=True)
+    record.write_text('["abc", "de')
+    lines: list[str] = []
+    cpbuild.validate_inputs(real, [chapter], {}, progress=lines.append)
+    assert lines == ["input files valid: 3 checked, 0 unchanged since checked"]
+    assert len(json.loads(record.read_text())) == 3
+
+
+def test_an_output_folder_that_cannot_be_written_is_named(book, tmp_path, monkeypatch, capsys):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    result = cli("build", "--out", str(blocker / "out"), cwd=book)
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert f"cannot write to the output folder {blocker / 'out'}" in result.stderr
+    status, stderr = main(["build", "--out", str(blocker / "out")], book, monkeypatch, capsys)
+    assert status == 2
+    assert f"cannot write to the output folder {blocker / 'out'}" in stderr
 
 
 @pytest.mark.parametrize("kind", ["folder", "named pipe"])
-def test_a_data_path_that_is_not_a_regular_file_is_rejected(book, kind):
+def test_a_data_path_that_is_not_a_regular_file_is_rejected(book, kind, monkeypatch, capsys):
     target = book / "data" / "numbers-input"
     if kind == "folder":
         target.mkdir()
@@ -368,23 +394,10 @@ def test_a_data_path_that_is_not_a_regular_file_is_rejected(book, kind):
     else:
         os.mkfifo(target)  # reading it would block the build forever
         expected = "is not a regular file (a named pipe or a device?)"
-    result = cli("build", "-p", "numbers_path", "data/numbers-input", cwd=book)
-    assert result.returncode == 2
-    assert "parameter numbers_path of chapter chapters/echo" in result.stderr
-    assert expected in result.stderr
-
-
-def test_a_damaged_record_of_valid_inputs_is_checked_again(built):
-    """A record cut short (a crash mid-write, before writes were atomic) is not fatal."""
-    root, _ = built
-    record = root / "_build/.cache/validated.json"
-    if record.exists():
-        record.write_text('["abc", "de')
-    cpbuild.write_atomically(root / "_build/.cache/probe.json", b"{}")
-    assert [p.name for p in (root / "_build/.cache").iterdir() if p.name.startswith(".")] == []
-    again = cli("build", "-p", "message", "bonjour", "-p", "factor", "3", cwd=root)
-    assert again.returncode == 0, again.stderr
-    assert statuses(again.stdout) == {"chapters/echo": "cached", "chapters/other": "cached"}
+    status, stderr = main(["build", "-p", "numbers_path", "data/numbers-input"], book,
+                          monkeypatch, capsys)
+    assert status == 2
+    assert "parameter numbers_path of chapter chapters/echo" in stderr and expected in stderr
 
 
 @pytest.mark.parametrize("value, default, expected", [
@@ -407,15 +420,16 @@ def test_parameter_values_of_another_type_are_rejected(value, default, needs):
         cpbuild.check_type("p", value, default)
 
 
-def test_a_wrongly_typed_or_repeated_parameter_stops_the_build_before_any_chapter(book, tmp_path):
+def test_a_wrongly_typed_or_repeated_parameter_stops_the_build_before_any_chapter(
+        book, tmp_path, monkeypatch, capsys):
     params = tmp_path / "run.yml"
     params.write_text('factor: "abc"\n')
-    result = cli("build", "--params", str(params), cwd=book)
+    result = cli("build", "--params", str(params), cwd=book)  # the command as a user runs it
     assert result.returncode == 2 and "executed" not in result.stdout
     assert "parameter factor: 'abc' is not an integer (its default is 2)" in result.stderr
     params.write_text("factor: 3\nmessage: hi\nfactor: 4\n")
-    result = cli("build", "--params", str(params), cwd=book)
-    assert result.returncode == 2 and "'factor' is given twice" in result.stderr
-    result = cli("build", "-p", "factor", "three", cwd=book)
-    assert result.returncode == 2 and "parameter factor: 'three' is not an integer" in result.stderr
+    status, stderr = main(["build", "--params", str(params)], book, monkeypatch, capsys)
+    assert status == 2 and "'factor' is given twice" in stderr
+    status, stderr = main(["build", "-p", "factor", "three"], book, monkeypatch, capsys)
+    assert status == 2 and "parameter factor: 'three' is not an integer" in stderr
     assert not (book / "_build/html").exists()
