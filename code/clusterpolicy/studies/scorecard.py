@@ -295,11 +295,13 @@ def claims(facts: Study1Facts) -> tuple[Claim, ...]:
               f"conditional DiD, TWFE and Callaway–Sant'Anna (simple) all inside {published}",
               _study1(_range)),
         Claim("Study 1", "The effect does not differ significantly by firm size", "itif2024flemish",
-              "equivalence: the 90% interval of the difference of the effect between members at the "
-              "90th and the 10th percentile of size (membership x log size) lies within chapter 4's "
-              "equivalence bound (two one-sided tests at 5%); a difference significant at 5% does not "
-              "reproduce the claim; neither is *not detected*, not testable, shown with the minimum "
-              "detectable difference (5% size, 80% power)",
+              f"equivalence: the {1 - 2 * equivalence.LEVEL:.0%} interval of the difference of the "
+              "effect between members at the 90th and the 10th percentile of size (membership x log "
+              "size) lies within chapter 4's equivalence bounds (two one-sided tests at "
+              f"{equivalence.LEVEL:.0%}); a difference significant at {equivalence.LEVEL:.0%} does not "
+              "fire the rule; neither is *not detected*: not testable, shown with the minimum "
+              f"detectable difference ({equivalence.LEVEL:.0%} two-sided test, "
+              f"{equivalence.POWER:.0%} power)",
               _size),
         Claim("Study 1", "Members are larger, older and more capital intensive", "itif2024flemish",
               "all three pre-programme differences positive and significant at 5% (Welch)",
