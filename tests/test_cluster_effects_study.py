@@ -236,12 +236,17 @@ def test_sensitivity_says_which_case_and_quotes_its_thresholds(sensitivity, stag
 
 def test_heterogeneity_by_size_and_cluster(het, data, clusters):
     size = het.size.table
-    assert list(size.index) == ["<10", "10-<50", "50-<250", ">=250"]
-    assert size["members"].sum() == data.n_treated
-    small = size["members"] < 20
-    assert size.loc[small, "effect"].isna().all()
-    assert (size.loc[small, "note"] == "fewer than 20 members: not estimated").all()
-    assert het.size.n_estimated == size["effect"].notna().sum() and het.size.n_groups == 4
+    merge = het.merge
+    # the requested classes, counted; those below the minimum merged into a neighbour
+    assert list(merge.counts_requested.index) == ["<10", "10-<50", "50-<250", ">=250"]
+    assert merge.counts_requested.sum() == merge.counts.sum() == data.n_treated
+    assert list(size.index) == list(merge.counts.index)
+    assert size["members"].tolist() == merge.counts.tolist()
+    assert (size["members"] >= 20).all() or len(size) == 1
+    assert merge.merged == (merge.counts_requested < 20).any()
+    assert len(merge.merges) == len(merge.requested) - len(merge.thresholds)
+    assert het.size_thresholds_used == (", ".join(f"{t:g}" for t in merge.thresholds) or "none")
+    assert het.size.n_estimated == size["effect"].notna().sum() and het.size.n_groups == len(size)
     assert het.size.test_computed == (het.size.n_estimated >= 2)
     assert het.size.verdict == ce.significance_verdict(het.size.test["p_value"])
     assert het.size_thresholds == "10, 50, 250"
@@ -258,9 +263,89 @@ def test_heterogeneity_by_size_and_cluster(het, data, clusters):
 
 def test_heterogeneity_without_enough_members_has_no_test(data):
     none = ce.heterogeneity(data, thresholds=[50], min_treated=10**6, caliper=CALIPER, seed=SEED)
-    assert list(none.size.table.index) == ["<50", ">=50"]
+    # both classes are below the minimum: merged into one, which is not estimated either
+    assert list(none.size.table.index) == [ce.ALL_SIZES] and none.size_thresholds_used == "none"
+    assert none.merge.merged and list(none.merge.counts_requested.index) == ["<50", ">=50"]
     assert none.size.n_estimated == 0 and not none.size.test_computed
     assert not none.cluster.test_computed and none.notes == {}
+
+
+def _with_member_effect(full: pd.DataFrame, slope: float, centre: float) -> pd.DataFrame:
+    """``full`` with ``slope * (log pre-period mean FTE - centre)`` added to every member's log
+    TFP from its join year on: a known membership x log size interaction."""
+    pre = full[full["year"] < full.loc[full["cohort"] > 0, "cohort"].min()]
+    log_size = np.log(full["firm_id"].map(pre.groupby("firm_id")["employment"].mean()))
+    post = (full["cohort"] > 0) & (full["year"] >= full["cohort"])
+    return full.assign(log_tfp=full["log_tfp"] + np.where(post, slope * (log_size - centre), 0.0))
+
+
+def test_moderation_recovers_an_interaction_built_into_the_outcome(data, matched, full, economy, clusters):
+    base = ce.moderation(data, matched, bound=0.015)
+    assert list(base.moderators) == ["size", "age", "capint"]
+    assert list(base.table.index) == ["size", "age", "capital intensity"]
+    size = base.moderators["size"]
+    assert size.computed and size.n == matched.n_matched == base.n_pairs
+    assert abs(size.effect_at_mean - matched.att) < 0.5 * matched.se   # the intercept is the ATT
+    assert size.low < size.high
+    assert size.contrast == pytest.approx(size.slope * np.log(size.high / size.low))
+    assert size.test.mdd == pytest.approx(2.8015852 * size.contrast_se)
+    assert base.table.loc["size", "outcome"] == size.outcome in ("no difference", "differs",
+                                                                 "not detected")
+    # the same data with a known interaction of 0.2 per log point: the matching sees only the
+    # pre-period, so the pairs are the same and the slope moves by exactly 0.2 (OLS is linear)
+    shifted = ce.panel_from_tfp(_with_member_effect(full, 0.2, 3.0), economy.membership,
+                                clusters=clusters, truth=economy.truth)
+    matched_shifted = ce.matched_did(shifted, caliper=CALIPER, seed=SEED)
+    assert matched_shifted.fit.matched.equals(matched.fit.matched)
+    steep = ce.moderation(shifted, matched_shifted, bound=0.015).moderators["size"]
+    assert steep.slope - size.slope == pytest.approx(0.2, abs=1e-9)
+    assert steep.contrast - size.contrast == pytest.approx(0.2 * np.log(size.high / size.low))
+    assert steep.slope_se == pytest.approx(size.slope_se, rel=1e-6)   # no noise added
+    assert steep.outcome == "differs" and steep.contrast > steep.test.mdd
+
+
+@pytest.mark.parametrize(("world", "outcome"), [("baseline", "no difference"),
+                                                ("dynamic-effect", "differs")])
+def test_moderation_finds_the_generators_size_effect_and_only_it(world, outcome):
+    """With the generator's true effect as the outcome (no noise), the size contrast is that of
+    ``theta_size``: zero in the baseline world, positive where the effect rises with size."""
+    shape = synthetic.get_shape("flanders")
+    scale = FIRMS / shape.n_firms
+    shape = dataclasses.replace(shape, clusters=tuple(
+        dataclasses.replace(c, members=max(1, round(c.members * scale))) for c in shape.clusters))
+    world_economy = synthetic.generate_panel(SEED, firms=FIRMS, shape=shape,
+                                             params=synthetic.panel_params(world))
+    sample, _ = tfp_sample(world_economy.panel, world_economy.membership)
+    latent = world_economy.latent[["firm_id", "year", "omega", "theta_it"]]
+    full_world = sample.merge(latent, on=["firm_id", "year"], validate="one_to_one")
+    data_world = ce.panel_from_tfp(full_world.rename(columns={"omega": "log_tfp"}),
+                                   world_economy.membership, truth=world_economy.truth)
+    matched_world = ce.matched_did(data_world, caliper=CALIPER, seed=SEED)
+    # the same members and pairs, with the true effect (theta_it) as the outcome
+    effect_only = dataclasses.replace(
+        data_world, panel=data_world.panel.assign(log_tfp=data_world.panel["theta_it"]))
+    size = ce.moderation(effect_only, matched_world, bound=0.015).moderators["size"]
+    theta_size = world_economy.truth["params"].get("theta_size", 0.0)
+    assert size.outcome == outcome, (size.contrast, size.contrast_se)
+    if theta_size:
+        assert size.slope > 0 and size.contrast > 0.015
+    else:
+        assert abs(size.contrast) < 0.005
+
+
+def test_moderation_says_why_when_a_characteristic_is_missing_or_constant(data, matched):
+    no_age = dataclasses.replace(data, panel=data.panel.drop(columns=["age"]))
+    age = ce.moderation(no_age, matched, bound=0.015).moderators["age"]
+    assert not age.computed and age.outcome is None
+    assert age.reason == "the data have no age (age)"
+    assert age.summary == "not estimated: the data have no age (age)"
+    same_size = dataclasses.replace(data, panel=data.panel.assign(employment=25.0))
+    moderation = ce.moderation(same_size, matched, bound=0.015)
+    size = moderation.moderators["size"]
+    assert not size.computed and "does not vary" in size.reason
+    assert moderation.table.loc["size", "outcome"].startswith("not estimated: ")
+    assert np.isnan(moderation.table.loc["size", "TOST p"])
+    assert moderation.moderators["capint"].computed   # the others are unaffected
 
 
 def test_specification_table(spec, data, matched, twfe, staggered):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+from statistics import NormalDist
 
 import pytest
 
@@ -22,7 +23,9 @@ GOOD = {"chapters": {
         "has_truth": False,
         "effect_conditional_did": 0.031, "effect_conditional_did_se": 0.006,
         "effect_twfe": 0.028, "effect_twfe_se": 0.005,
-        "effect_cs_simple": 0.030, "effect_cs_simple_se": 0.006, "size_test_p": 0.4}},
+        "effect_cs_simple": 0.030, "effect_cs_simple_se": 0.006,
+        # the size contrast: 90% interval 0.002 +- 0.0066, inside +-0.015: equivalence
+        "size_contrast": 0.002, "size_contrast_se": 0.004, "equivalence_bound": 0.015}},
     "chapters/05_serial_innovators": {"glue": {
         "has_truth": False,
         "verdict_both_gain": "reproduced", "verdict_nonserial_decreasing": "reproduced",
@@ -54,7 +57,7 @@ def test_verdicts_turn_with_the_numbers():
     bad = copy.deepcopy(GOOD)
     g4 = bad["chapters"]["chapters/04_cluster_effects"]["glue"]
     g4["effect_conditional_did"] = 0.004   # below the published range
-    g4["size_test_p"] = 0.01      # significant heterogeneity
+    g4["size_contrast"] = 0.05    # significant heterogeneity (z = 12.5)
     bad["chapters"]["chapters/02_data"]["glue"]["diff_age"] = -2.0
     bad["chapters"]["chapters/05_serial_innovators"]["glue"]["verdict_serial_gain_more"] = \
         "not reproduced"
@@ -81,11 +84,11 @@ def test_a_page_that_stopped_early_makes_its_claims_not_testable_with_the_reason
 def test_a_statistic_the_data_cannot_give_is_not_testable():
     one_class = copy.deepcopy(GOOD)
     g4 = one_class["chapters"]["chapters/04_cluster_effects"]["glue"]
-    del g4["size_test_p"]
-    g4["size_test_computed"] = False
+    del g4["size_contrast"], g4["size_contrast_se"]
+    g4["size_interaction_computed"] = False
     table = sc.scorecard(one_class, FACTS)
     assert table.loc[2, "verdict"] == sc.NOT_TESTABLE
-    assert "size_test_computed is false" in table.loc[2, "this run"]
+    assert "size_interaction_computed is false" in table.loc[2, "this run"]
 
 
 def test_a_missing_number_is_an_error_not_a_verdict():
@@ -256,3 +259,61 @@ def test_the_landing_page_quotes_a_stopped_page_by_its_reason():
                 or page.flags["study2_synthetic"])
     assert page.reasons == {"study2_stopped": "No firm is internationalized."}
     assert page.texts == {} and "joint_power" not in page.numbers
+
+
+# --------------------------------------------------------------------------------------------
+# The size claim: equivalence, not a non-rejection
+# --------------------------------------------------------------------------------------------
+def with_size(manifest: dict, contrast: float, se: float, bound: float = 0.015) -> dict:
+    out = copy.deepcopy(manifest)
+    out["chapters"]["chapters/04_cluster_effects"]["glue"] |= {
+        "size_contrast": contrast, "size_contrast_se": se, "equivalence_bound": bound}
+    return out
+
+
+def test_a_size_difference_not_detected_is_not_testable_with_its_mdd():
+    # the default data's case: a contrast near zero with a wide interval (p = 0.95 for a zero
+    # difference, which the old rule scored as reproduced)
+    weak = with_size(GOOD, -0.0013, 0.0191)
+    table = sc.scorecard(weak, FACTS)
+    assert table.loc[2, "verdict"] == sc.NOT_TESTABLE
+    mdd = (1.959963984540054 + 0.8416212335729143) * 0.0191   # z_0.975 + z_0.80, by hand
+    assert table.loc[2, "verdict shown"] == (
+        f"not testable with these data (not detected: minimum detectable difference {mdd:.3f} "
+        "log points at 80% power; equivalence bound ±0.015)")
+    assert "minimum detectable difference 0.054" in table.loc[2, "this run"]
+    # TOST by hand: the larger of the two one-sided p-values, here that of "difference <= -0.015"
+    tost = max(1 - NormalDist().cdf((-0.0013 + 0.015) / 0.0191), NormalDist().cdf((-0.0013 - 0.015) / 0.0191))
+    assert f"TOST p = {tost:.3f}" in table.loc[2, "this run"] and f"{tost:.3f}" == "0.237"
+    counts = sc.counts(table)
+    assert (counts["n_reproduced"], counts["n_not_reproduced"], counts["n_not_testable"]) == (6, 0, 1)
+    # on synthetic data it is no recovery either, whatever the truth
+    synthetic = sc.scorecard(with_size(synthetic_manifest(), -0.0013, 0.0191), FACTS,
+                             panel_truth=PANEL_TRUTH)
+    assert synthetic.loc[2, "verdict"] == vocabulary.NOT_TESTABLE
+    assert sc.counts(synthetic)["n_recovered"] == 6
+
+
+def test_the_size_verdict_is_equivalence_on_real_data():
+    assert verdicts(with_size(GOOD, 0.002, 0.004))[2] == sc.REPRODUCED       # inside +-0.015
+    # 0.012 + 1.645 * 0.004 > 0.015 (no equivalence) and 0.012 / 0.004 = 3 (p < 0.05)
+    assert verdicts(with_size(GOOD, 0.012, 0.004))[2] == sc.NOT_REPRODUCED
+    assert verdicts(with_size(GOOD, 0.002, 0.004, bound=0.005))[2] == sc.NOT_TESTABLE  # bounds too tight
+    # the bound is chapter 4's: a wider one turns the same numbers into equivalence
+    assert verdicts(with_size(GOOD, 0.012, 0.004, bound=0.02))[2] == sc.REPRODUCED
+
+
+def test_the_size_verdict_on_synthetic_data_follows_theta_size():
+    by_size = copy.deepcopy(PANEL_TRUTH)
+    by_size["params"]["theta_size"] = 0.015
+    cases = {  # (contrast, SE), truth -> verdict
+        ((0.002, 0.004), "none"): vocabulary.RECOVERED,
+        ((0.002, 0.004), "by size"): vocabulary.FALSE_POSITIVE,
+        ((0.05, 0.01), "none"): vocabulary.FALSE_NEGATIVE,
+        ((0.05, 0.01), "by size"): vocabulary.NOT_RECOVERED,
+        ((0.01, 0.02), "by size"): vocabulary.NOT_TESTABLE,
+    }
+    for ((contrast, se), truth), expected in cases.items():
+        table = sc.scorecard(with_size(synthetic_manifest(), contrast, se), FACTS,
+                             panel_truth=PANEL_TRUTH if truth == "none" else by_size)
+        assert table.loc[2, "verdict"] == expected, (contrast, se, truth)

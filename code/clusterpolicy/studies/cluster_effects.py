@@ -14,8 +14,12 @@ per section of the page, each returning a frozen dataclass:
 * :func:`staggered_did` -> :class:`StaggeredDiD` - Callaway-Sant'Anna in four specifications,
   the event study and the TWFE event study (:func:`event_study_figure` draws them);
 * :func:`parallel_trends_sensitivity` -> :class:`Sensitivity` - HonestDiD robust intervals;
-* :func:`heterogeneity` -> :class:`Heterogeneity` - the conditional DiD by size class and by
-  cluster, with tests of equal effects (:class:`GroupEffects`);
+* :func:`heterogeneity` -> :class:`Heterogeneity` - the conditional DiD by size class (classes
+  with too few members merged into a neighbour, :func:`merge_small_classes`) and by cluster,
+  with tests of equal effects (:class:`GroupEffects`);
+* :func:`moderation` -> :class:`Moderation` - the membership x size, age and capital-intensity
+  interactions of the study's design, each with an equivalence test and its minimum
+  detectable difference (:mod:`clusterpolicy.studies.equivalence`);
 * :func:`specification_table` -> :class:`Specifications` - every estimate against the
   published range (and the truth);
 * :func:`selection_demonstration` -> :class:`SelectionDemo` - on a synthetic panel with
@@ -51,16 +55,24 @@ from clusterpolicy import synthetic
 from clusterpolicy.core.results import caught_warnings
 from clusterpolicy.data import read, samples
 from clusterpolicy.estimators import did
+from clusterpolicy.studies import equivalence
 from clusterpolicy.studies.productivity import TFP_SETTINGS, TFP_SOURCE, TFPSettings, firm_tfp
 
 __all__ = [
+    "ALL_SIZES",
+    "CONTRAST_PERCENTILES",
     "COVARIATES",
     "CS_COVARIATES",
     "HONEST_CASES",
+    "MODERATORS",
+    "ClassMerge",
     "EstimationPanel",
     "GroupEffects",
     "Heterogeneity",
     "MatchedDiD",
+    "Moderation",
+    "Moderator",
+    "ModeratorSpec",
     "Notes",
     "SelectionDemo",
     "Sensitivity",
@@ -76,7 +88,11 @@ __all__ = [
     "event_study_figure",
     "heterogeneity",
     "honest_case",
+    "interaction_fit",
+    "matched_changes",
     "matched_did",
+    "merge_small_classes",
+    "moderation",
     "notes_markdown",
     "panel_from_tfp",
     "parallel_trends_sensitivity",
@@ -87,6 +103,7 @@ __all__ = [
     "size_classes",
     "specification_table",
     "staggered_did",
+    "threshold_classes",
     "truth_verdict",
     "twfe_diagnostics",
     "year_span",
@@ -1227,16 +1244,127 @@ def group_effects(
 
 
 @dataclass(frozen=True)
+class ClassMerge:
+    """Size classes with too few members merged into a neighbour.
+
+    A class of consecutive thresholds ``[t_k, t_{k+1})`` merged with a neighbour is the class
+    without the threshold between them, so merging classes is dropping thresholds.
+
+    Attributes
+    ----------
+    requested, thresholds
+        The thresholds asked for, and those kept after merging.
+    min_members
+        The smallest number of members a class may have.
+    counts_requested, counts
+        Members per class (label -> count, in order) before and after merging.
+    merges
+        One sentence per merge, in the order made: which class, with how many members, was
+        merged with which neighbour into which class.
+    """
+
+    requested: tuple[float, ...]
+    thresholds: tuple[float, ...]
+    min_members: int
+    counts_requested: pd.Series
+    counts: pd.Series
+    merges: tuple[str, ...]
+
+    @property
+    def merged(self) -> bool:
+        """Whether any class was merged."""
+        return bool(self.merges)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.counts)
+
+    @property
+    def text(self) -> str:
+        """The merges as one sentence fragment (``"; "``-separated), or ``"none"``."""
+        return "; ".join(self.merges) if self.merges else "none"
+
+    @property
+    def classes_text(self) -> str:
+        """The classes kept with their members, ``"<10 (228), 10-<50 (791), >=50 (375)"``."""
+        return ", ".join(f"{label} ({n:,})" for label, n in self.counts.items())
+
+
+#: The label of the one class left when every threshold is dropped.
+ALL_SIZES = "all sizes"
+
+
+def threshold_classes(values: pd.Series, thresholds: Sequence[float]) -> pd.Series:
+    """:func:`size_classes`, or one class :data:`ALL_SIZES` without thresholds."""
+    if len(thresholds):
+        return size_classes(values, thresholds)
+    return pd.Series(pd.Categorical([ALL_SIZES] * len(values), categories=[ALL_SIZES]),
+                     index=values.index, name="size class")
+
+
+def merge_small_classes(values: pd.Series, thresholds: Sequence[float], min_members: int) -> ClassMerge:
+    """Merge classes with fewer than ``min_members`` members into a neighbour.
+
+    The smallest class below the minimum (the lower one on a tie) is merged first, with its
+    neighbour that has fewer members (the lower one on a tie; a class at an end has one
+    neighbour); the counts are recomputed and the rule repeated until every class has at least
+    ``min_members`` members or one class is left.
+
+    Parameters
+    ----------
+    values : Series
+        The members' values of the class variable (pre-period mean FTE); missing values count
+        in no class.
+    thresholds : sequence of float
+        Increasing thresholds (:func:`size_classes`).
+    min_members : int
+        The smallest number of members a class may have.
+
+    Returns
+    -------
+    ClassMerge
+    """
+    requested = tuple(float(t) for t in thresholds)
+    size_classes(pd.Series([], dtype=float), requested)  # checks the thresholds
+
+    def count(cuts: Sequence[float]) -> pd.Series:
+        return threshold_classes(values, cuts).value_counts(sort=False).astype(int)
+
+    cuts = list(requested)
+    counts_requested = counts = count(cuts)
+    merges = []
+    while len(cuts) and (counts < min_members).any():
+        n = counts.to_numpy()
+        k = min((i for i in range(len(n)) if n[i] < min_members), key=lambda i: (n[i], i))
+        if k == 0:
+            j = 1
+        elif k == len(n) - 1:
+            j = k - 1
+        else:
+            j = k - 1 if n[k - 1] <= n[k + 1] else k + 1
+        del cuts[min(k, j)]
+        new = count(cuts)
+        into = new.index[min(k, j)]
+        merges.append(f"{counts.index[k]} ({n[k]:,} members) merged with {counts.index[j]} "
+                      f"({n[j]:,}) into {into}")
+        counts = new
+    return ClassMerge(requested=requested, thresholds=tuple(cuts), min_members=int(min_members),
+                      counts_requested=counts_requested, counts=counts, merges=tuple(merges))
+
+
+@dataclass(frozen=True)
 class Heterogeneity:
     """The effect by size class and by cluster.
 
     Attributes
     ----------
     size, cluster
-        :class:`GroupEffects` by size class (pre-period mean employment) and by the cluster of
-        the first join.
+        :class:`GroupEffects` by size class (pre-period mean employment, classes with too few
+        members merged: ``merge``) and by the cluster of the first join.
     size_thresholds
-        The thresholds as text, ``"10, 50, 250"``.
+        The thresholds asked for, as text, ``"10, 50, 250"``.
+    merge
+        How the size classes were merged (:func:`merge_small_classes`).
     n_multi_cluster
         Members of the balanced panel in more than one cluster.
     notes
@@ -1246,8 +1374,14 @@ class Heterogeneity:
     size: GroupEffects
     cluster: GroupEffects
     size_thresholds: str
+    merge: ClassMerge
     n_multi_cluster: int
     notes: Notes
+
+    @property
+    def size_thresholds_used(self) -> str:
+        """The thresholds kept after merging, as text (``"none"`` when one class is left)."""
+        return ", ".join(f"{t:g}" for t in self.merge.thresholds) or "none"
 
 
 def heterogeneity(
@@ -1260,6 +1394,11 @@ def heterogeneity(
 ) -> Heterogeneity:
     """The conditional DiD by size class and by cluster (``group_effects``).
 
+    Size classes with fewer than ``min_treated`` members are first merged into a neighbour
+    (:func:`merge_small_classes`), so that every size class left is estimated unless its
+    matching fails; a cluster with fewer members is not estimated (clusters have no
+    neighbours).
+
     Parameters
     ----------
     data : EstimationPanel
@@ -1268,7 +1407,7 @@ def heterogeneity(
     thresholds : sequence of float
         Size classes of pre-period mean employment (:func:`size_classes`).
     min_treated : int
-        Smallest number of members of a group that is estimated.
+        Smallest number of members of a group that is estimated, and of a size class.
     caliper, seed
         Matching options.
 
@@ -1278,7 +1417,9 @@ def heterogeneity(
     """
     panel = data.panel
     firm = panel.groupby(UNIT).agg(cohort=(COHORT, "first"), employment=("pre_employment", "first"))
-    firm["size class"] = size_classes(firm["employment"], thresholds)
+    members = firm.index[firm["cohort"] > 0]
+    merge = merge_small_classes(firm.loc[members, "employment"], thresholds, min_treated)
+    firm["size class"] = threshold_classes(firm["employment"], merge.thresholds)
     joins = samples.first_join(data.membership).set_index(UNIT)
     firm["cluster"] = joins["clusters"].str.split("; ").str[0].reindex(firm.index)
     found = set(firm["cluster"].dropna())
@@ -1288,11 +1429,319 @@ def heterogeneity(
     size = group_effects(panel, firm["size class"], list(firm["size class"].cat.categories),
                          label="size class", **options)
     cluster = group_effects(panel, firm["cluster"], clusters, label="cluster", **options)
-    members = firm.index[firm["cohort"] > 0]
     return Heterogeneity(size=size, cluster=cluster,
-                         size_thresholds=", ".join(f"{t:g}" for t in thresholds),
+                         size_thresholds=", ".join(f"{t:g}" for t in thresholds), merge=merge,
                          n_multi_cluster=int((joins["n_clusters"].reindex(members) > 1).sum()),
                          notes=notes)
+
+
+# ----------------------------------------------------------------------------------------------
+# Continuous heterogeneity: the effect against size, age and capital intensity
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ModeratorSpec:
+    """A firm characteristic that may change the effect.
+
+    Attributes
+    ----------
+    key
+        Short name, used in glue names (``size``, ``age``, ``capint``).
+    label
+        The row of the page's table.
+    column
+        The panel column whose pre-period mean is the characteristic.
+    variable
+        What enters the interaction, in words.
+    unit
+        The unit of the characteristic as the page quotes its percentiles.
+    transform, display
+        Characteristic -> the interaction variable, and back.
+    """
+
+    key: str
+    label: str
+    column: str
+    variable: str
+    unit: str
+    transform: Callable[[np.ndarray], np.ndarray]
+    display: Callable[[np.ndarray], np.ndarray]
+
+
+#: The moderators of the page, in the order of its table.
+MODERATORS = (
+    ModeratorSpec("size", "size", "employment", "log of pre-period mean FTE", "FTE",
+                  np.log, np.exp),
+    ModeratorSpec("age", "age", "age", "log of 1 + pre-period mean age", "years",
+                  np.log1p, np.expm1),
+    ModeratorSpec("capint", "capital intensity", "capital_intensity",
+                  "pre-period mean of log capital per FTE", "log capital per FTE",
+                  lambda x: x, lambda x: x),
+)
+#: Percentiles of the members' characteristic between which the contrast is taken.
+CONTRAST_PERCENTILES = (10, 90)
+
+
+@dataclass(frozen=True)
+class Moderator:
+    """The effect against one firm characteristic: the membership x characteristic
+    interaction, and the difference it implies between members at two percentiles.
+
+    Attributes
+    ----------
+    spec
+        The characteristic (:class:`ModeratorSpec`).
+    n
+        Matched members in the regression.
+    effect_at_mean
+        The effect at the members' mean of the variable (close to the matched DiD's ATT).
+    slope, slope_se
+        Change of the effect per unit of the interaction variable, and its standard error
+        (clustered by firm).
+    low, high
+        The 10th and 90th percentiles of the members' characteristic, in its unit.
+    contrast, contrast_se
+        The effect of a member at the 90th percentile minus one at the 10th:
+        ``slope * (x90 - x10)``, and its standard error.
+    test
+        :func:`clusterpolicy.studies.equivalence.equivalence` of the contrast; None when not
+        computed.
+    reason
+        Why the interaction was not estimated (empty when it was).
+    """
+
+    spec: ModeratorSpec
+    n: int
+    effect_at_mean: float
+    slope: float
+    slope_se: float
+    low: float
+    high: float
+    contrast: float
+    contrast_se: float
+    test: equivalence.EquivalenceTest | None
+    reason: str
+
+    @property
+    def computed(self) -> bool:
+        return self.test is not None
+
+    @property
+    def outcome(self) -> str | None:
+        """One of :data:`clusterpolicy.studies.equivalence.OUTCOMES`, None when not computed."""
+        return None if self.test is None else self.test.outcome
+
+    @property
+    def summary(self) -> str:
+        """The outcome in words, or why there is none."""
+        return self.test.text if self.test is not None else f"not estimated: {self.reason}"
+
+
+def matched_changes(panel: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
+    """The matched design's rows: each member's and each control's change of the outcome.
+
+    As in :func:`clusterpolicy.estimators.did.conditional_did`: for a member of cohort g and
+    its controls, the change is the mean of the outcome from g on minus the mean before;
+    members and controls are stacked by cohort, a control weighted by the sum of its pairs'
+    weights (1 / controls of the member).
+
+    Parameters
+    ----------
+    panel : DataFrame
+        The balanced panel (``firm_id, year, log_tfp``).
+    pairs : DataFrame
+        ``treated, control, cohort``, one row per (member, control) pair
+        (``ConditionalDiDResults.matched``).
+
+    Returns
+    -------
+    DataFrame
+        ``unit, stack, dy, treated (1/0), w``; pairs missing either change are dropped.
+    """
+    columns = ["unit", "stack", "dy", "treated", "w"]
+    if pairs.empty:
+        return pd.DataFrame(columns=columns)
+    wide = panel.pivot(index=UNIT, columns=TIME, values=Y)
+    years = wide.columns.to_numpy()
+    blocks = []
+    for g, block in pairs.groupby("cohort"):
+        change = wide.loc[:, years >= g].mean(axis=1) - wide.loc[:, years < g].mean(axis=1)
+        blocks.append(block.assign(dy_treated=change.reindex(block["treated"]).to_numpy(),
+                                   dy_control=change.reindex(block["control"]).to_numpy()))
+    used = pd.concat(blocks).dropna(subset=["dy_treated", "dy_control"])
+    used = used.assign(w=1.0 / used.groupby("treated")["control"].transform("size"))
+    members = (used.drop_duplicates("treated")[["treated", "cohort", "dy_treated"]]
+               .set_axis(["unit", "stack", "dy"], axis=1).assign(treated=1.0, w=1.0))
+    controls = (used.groupby(["cohort", "control"], sort=True)
+                .agg(dy=("dy_control", "first"), w=("w", "sum")).reset_index()
+                .rename(columns={"cohort": "stack", "control": "unit"}).assign(treated=0.0))
+    return pd.concat([members, controls], ignore_index=True)[columns]
+
+
+def interaction_fit(rows: pd.DataFrame, x: pd.Series) -> tuple[float, float, float, float]:
+    """The matched DiD with a membership x moderator interaction.
+
+    Weighted least squares of the change ``dy`` on cohort-stack intercepts, the member dummy
+    ``D``, the moderator ``x`` centred at the members' mean and ``D x``, with standard errors
+    clustered by firm (CR1). The main effect of ``x`` lets the change of the outcome depend on
+    the characteristic for members and controls alike (mean reversion of size, say), so the
+    interaction measures how the *effect* changes with it.
+
+    Parameters
+    ----------
+    rows : DataFrame
+        :func:`matched_changes`.
+    x : Series
+        Firm -> moderator (no missing value for the firms of ``rows``).
+
+    Returns
+    -------
+    effect, effect_se, slope, slope_se : float
+        The effect at the members' mean of ``x`` (coefficient of ``D``) and the change of the
+        effect per unit of ``x`` (coefficient of ``D x``).
+    """
+    d = rows["treated"].to_numpy(dtype=float)
+    xv = x.reindex(rows["unit"]).to_numpy(dtype=float)
+    xc = xv - xv[d == 1].mean()
+    stacks = pd.get_dummies(rows["stack"].to_numpy()).to_numpy(dtype=float)
+    design = np.column_stack([stacks, d, xc, d * xc])
+    w = rows["w"].to_numpy(dtype=float)
+    y = rows["dy"].to_numpy(dtype=float)
+    bread = np.linalg.pinv(design.T @ (design * w[:, None]))
+    beta = bread @ design.T @ (w * y)
+    scores = design * (w * (y - design @ beta))[:, None]
+    cluster = pd.factorize(rows["unit"])[0]
+    summed = np.zeros((cluster.max() + 1, design.shape[1]))
+    np.add.at(summed, cluster, scores)
+    n, k, g = len(y), design.shape[1], summed.shape[0]
+    cov = bread @ (summed.T @ summed) @ bread * (g / (g - 1)) * ((n - 1) / (n - k))
+    at = stacks.shape[1]
+    return (float(beta[at]), float(np.sqrt(cov[at, at])), float(beta[at + 2]),
+            float(np.sqrt(cov[at + 2, at + 2])))
+
+
+#: The fewest matched members an interaction is estimated on.
+MIN_INTERACTION_MEMBERS = 3
+
+
+def _moderator(spec: ModeratorSpec, rows: pd.DataFrame, panel: pd.DataFrame,
+               pre_years: Sequence[int], bound: float, level: float, power: float) -> Moderator:
+    empty = {"n": 0, "effect_at_mean": np.nan, "slope": np.nan, "slope_se": np.nan, "low": np.nan,
+             "high": np.nan, "contrast": np.nan, "contrast_se": np.nan, "test": None}
+    if spec.column not in panel:
+        return Moderator(spec, reason=f"the data have no {spec.label} ({spec.column})", **empty)
+    pre = panel[panel[TIME].isin(pre_years)]
+    value = pre.groupby(UNIT)[spec.column].mean()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = pd.Series(spec.transform(value.to_numpy(dtype=float)), index=value.index)
+    x = x[np.isfinite(x)]
+    rows = rows[rows["unit"].isin(x.index)]
+    members = rows.loc[rows["treated"] == 1, "unit"]
+    n = int(members.nunique())
+    empty["n"] = n
+    if n < MIN_INTERACTION_MEMBERS or not (rows["treated"] == 0).any():
+        return Moderator(spec, reason=(
+            f"only {n} matched member(s) with a {spec.label} and a control (at least "
+            f"{MIN_INTERACTION_MEMBERS} needed)"), **empty)
+    x_low, x_high = np.percentile(x.reindex(members).to_numpy(), CONTRAST_PERCENTILES)
+    if not x_high > x_low:
+        return Moderator(spec, reason=(
+            f"the matched members' {spec.label} does not vary between its "
+            f"{CONTRAST_PERCENTILES[0]}th and {CONTRAST_PERCENTILES[1]}th percentiles"), **empty)
+    effect, _, slope, slope_se = interaction_fit(rows, x)
+    contrast, contrast_se = slope * (x_high - x_low), slope_se * (x_high - x_low)
+    if not (np.isfinite(contrast) and np.isfinite(contrast_se) and contrast_se > 0):
+        return Moderator(spec, reason="the interaction has no finite, positive standard error "
+                         "on these data", **empty)
+    test = equivalence.equivalence(contrast, contrast_se, bound, level=level, power=power)
+    low, high = spec.display(np.array([x_low, x_high]))
+    return Moderator(spec, n=n, effect_at_mean=effect, slope=slope, slope_se=slope_se,
+                     low=float(low), high=float(high), contrast=contrast, contrast_se=contrast_se,
+                     test=test, reason="")
+
+
+@dataclass(frozen=True)
+class Moderation:
+    """The effect against size, age and capital intensity, with equivalence tests.
+
+    Attributes
+    ----------
+    moderators
+        Key (``size``, ``age``, ``capint``) -> :class:`Moderator`.
+    table
+        One row per moderator: the variable, matched members, the 10th-90th percentile range,
+        slope and SE, the 90th-minus-10th contrast with SE, p of a zero difference, TOST p, MDD
+        and the outcome (or why it is missing).
+    bound, level, power
+        The equivalence bound (log points), the size of the tests and the power of the MDD.
+    n_pairs
+        Matched members with a change of log TFP before and after joining (and a control's).
+    """
+
+    moderators: dict[str, Moderator]
+    table: pd.DataFrame
+    bound: float
+    level: float
+    power: float
+    n_pairs: int
+    notes: Notes
+
+
+def moderation(
+    data: EstimationPanel,
+    matched: MatchedDiD,
+    *,
+    bound: float,
+    level: float = equivalence.LEVEL,
+    power: float = equivalence.POWER,
+) -> Moderation:
+    """The membership x characteristic interactions of the study's design, tested for
+    equivalence.
+
+    The changes of log TFP of the matched members and their controls (:func:`matched_changes`
+    on the pairs of ``matched``) are regressed on cohort-stack intercepts, membership, the
+    firm's centred characteristic (:data:`MODERATORS`: log size, log age, log capital per FTE;
+    pre-period means) and membership x characteristic (:func:`interaction_fit`, standard errors
+    clustered by firm). The interaction's slope times the distance between the members' 10th and
+    90th percentiles of the characteristic is the *contrast*: how much larger the effect is for
+    a member at the 90th percentile than for one at the 10th. The contrast is tested with
+    :func:`clusterpolicy.studies.equivalence.equivalence` against ``±bound``.
+
+    Parameters
+    ----------
+    data : EstimationPanel
+        The chapter's data.
+    matched : MatchedDiD
+        The study's design on it (its matched pairs).
+    bound : float
+        The equivalence bound (:func:`clusterpolicy.studies.equivalence.equivalence_bound`).
+    level, power : float
+        Size of the tests and power of the minimum detectable difference.
+
+    Returns
+    -------
+    Moderation
+        A characteristic the data lack, too few members or no variation give a moderator
+        without a test and with the reason.
+    """
+    rows = matched_changes(data.panel, matched.fit.matched)
+    moderators = {spec.key: _moderator(spec, rows, data.panel, data.pre_years, bound, level, power)
+                  for spec in MODERATORS}
+    lines = []
+    for m in moderators.values():
+        t = m.test
+        lines.append({
+            "characteristic": m.spec.label, "variable": m.spec.variable, "members": m.n,
+            "10th–90th percentile": (f"{m.low:.3g} to {m.high:.3g} {m.spec.unit}" if m.computed
+                                     else "–"),
+            "slope": m.slope, "SE": m.slope_se,
+            "difference 90th − 10th": m.contrast, "SE (difference)": m.contrast_se,
+            "p (difference)": np.nan if t is None else t.p_difference,
+            "TOST p": np.nan if t is None else t.p_tost,
+            "MDD": np.nan if t is None else t.mdd,
+            "outcome": m.summary if t is None else t.outcome})
+    table = pd.DataFrame(lines).set_index("characteristic")
+    return Moderation(moderators=moderators, table=table, bound=float(bound), level=level,
+                      power=power, n_pairs=int((rows["treated"] == 1).sum()), notes={})
 
 
 # ----------------------------------------------------------------------------------------------

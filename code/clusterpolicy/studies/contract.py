@@ -50,8 +50,9 @@ EXPORTS: Mapping[str, Mapping[str, str | None]] = MappingProxyType({
     "04_cluster_effects": MappingProxyType(
         _always("has_truth", "effect_conditional_did", "effect_conditional_did_se",
                 "effect_twfe", "effect_twfe_se", "effect_cs_simple", "effect_cs_simple_se",
-                "cohort_years")
-        | {"size_test_p": "size_test_computed", "true_effect": "has_truth"}
+                "cohort_years", "equivalence_bound")
+        | {"size_contrast": "size_interaction_computed",
+           "size_contrast_se": "size_interaction_computed", "true_effect": "has_truth"}
     ),
     "05_serial_innovators": MappingProxyType(
         _always("has_truth", "verdict_both_gain", "verdict_nonserial_decreasing",

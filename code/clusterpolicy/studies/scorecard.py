@@ -5,7 +5,10 @@ between a run's pages) and applies to each claim an explicit rule. The verdict i
 the data (:mod:`clusterpolicy.studies.verdicts`): on synthetic data with a truth file a claim's
 pattern is recovered or not (a miss where the truth has the pattern is a false negative, shown
 with the power of its rule), on real data it is reproduced or not. A claim whose numbers a run
-did not produce is "not testable with these data", with the reason.
+did not produce is "not testable with these data", with the reason. A claim of *no difference*
+(the effect by firm size) fires only when the data show equivalence; a difference neither shown
+absent nor shown present is *not detected*, which is not testable either, and is shown with its
+minimum detectable difference (:mod:`clusterpolicy.studies.equivalence`).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from clusterpolicy.data.published import EffectRange, Study1Facts
-from clusterpolicy.studies import contract, verdicts
+from clusterpolicy.studies import contract, equivalence, verdicts
 from clusterpolicy.studies.verdicts import (
     FALSE_NEGATIVE,
     FALSE_POSITIVE,
@@ -195,9 +198,25 @@ def _range(glue: Glue) -> tuple[str, str]:
     return finding, glue.verdict("range", inside)
 
 
-def _size(glue: Glue) -> tuple[str, str]:
-    p = float(glue.get("04_cluster_effects", "size_test_p"))
-    return f"test of equal effects across size classes: p = {p:.3f}", glue.verdict("size", p >= 0.05)
+def _size(glue: Glue) -> tuple[str, str, str]:
+    """Equivalence, not a non-rejection: the difference of the effect between members at the
+    90th and the 10th percentile of size (chapter 4's membership x log size interaction) is
+    tested against chapter 4's equivalence bound (:func:`clusterpolicy.studies.equivalence.
+    equivalence`). Equivalence shown: the rule fires; a significant difference: it does not;
+    neither: not detected, which is not testable, shown with the minimum detectable
+    difference."""
+    page = "04_cluster_effects"
+    contrast = float(glue.get(page, "size_contrast"))
+    se = float(glue.get(page, "size_contrast_se"))
+    bound = float(glue.get(page, "equivalence_bound"))
+    test = equivalence.equivalence(contrast, se, bound)
+    finding = (f"effect at the 90th minus the 10th percentile of size {contrast:.4f} (SE {se:.4f}); "
+               f"equivalence within ±{bound:.3f}: TOST p = {test.p_tost:.3f}; zero difference: "
+               f"p = {test.p_difference:.3f}; minimum detectable difference {test.mdd:.3f}")
+    if test.outcome == equivalence.NOT_DETECTED:
+        return finding, NOT_TESTABLE, verdicts.not_detected(test.mdd, bound, test.power)
+    verdict = glue.verdict("size", test.outcome == equivalence.NO_DIFFERENCE)
+    return finding, verdict, verdict
 
 
 def _selection(glue: Glue) -> tuple[str, str]:
@@ -276,7 +295,14 @@ def claims(facts: Study1Facts) -> tuple[Claim, ...]:
               f"conditional DiD, TWFE and Callaway–Sant'Anna (simple) all inside {published}",
               _study1(_range)),
         Claim("Study 1", "The effect does not differ significantly by firm size", "itif2024flemish",
-              "test of equal effects across size classes not rejected at 5%", _study1(_size)),
+              f"equivalence: the {1 - 2 * equivalence.LEVEL:.0%} interval of the difference of the "
+              "effect between members at the 90th and the 10th percentile of size (membership x log "
+              "size) lies within chapter 4's equivalence bounds (two one-sided tests at "
+              f"{equivalence.LEVEL:.0%}); a difference significant at {equivalence.LEVEL:.0%} does not "
+              "fire the rule; neither is *not detected*: not testable, shown with the minimum "
+              f"detectable difference ({equivalence.LEVEL:.0%} two-sided test, "
+              f"{equivalence.POWER:.0%} power)",
+              _size),
         Claim("Study 1", "Members are larger, older and more capital intensive", "itif2024flemish",
               "all three pre-programme differences positive and significant at 5% (Welch)",
               _study1(_selection)),

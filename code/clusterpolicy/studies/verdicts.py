@@ -9,7 +9,11 @@ What that says depends on the data:
   :data:`FALSE_POSITIVE` when it fired and the truth lacks the pattern;
 * only real data (no truth file) can *reproduce* a published finding: :data:`REPRODUCED`,
   :data:`NOT_REPRODUCED`;
-* on any data, :data:`NOT_TESTABLE` when a page could not compute what the rule needs.
+* on any data, :data:`NOT_TESTABLE` when a page could not compute what the rule needs, or when
+  a rule about the *absence* of a difference met data that can neither show the difference
+  small (equivalence) nor show it at all: a difference *not detected* is neither a
+  reproduction nor a refutation, and is shown with the minimum detectable difference
+  (:func:`not_detected`).
 """
 
 from __future__ import annotations
@@ -116,3 +120,26 @@ def with_power(verdict: str, power: float | None) -> str:
         return verdict
     return (f"{NOT_RECOVERED} (false negative; the rule fires in {power:.0%} of draws from this "
             "generator)")
+
+
+def not_detected(mdd: float, bound: float, power: float = 0.8) -> str:
+    """A claim of no difference that the data could neither confirm nor refute, as a page shows
+    it: :data:`NOT_TESTABLE`, with how large a difference the data could have detected.
+
+    Parameters
+    ----------
+    mdd : float
+        The minimum detectable difference of the contrast (log points).
+    bound : float
+        The equivalence bound within which a difference would have been shown absent.
+    power : float
+        The power at which ``mdd`` is stated.
+
+    Returns
+    -------
+    str
+        e.g. ``not testable with these data (not detected: minimum detectable difference 0.054
+        log points at 80% power; equivalence bound ±0.015)``.
+    """
+    return (f"{NOT_TESTABLE} (not detected: minimum detectable difference {mdd:.3f} log points "
+            f"at {power:.0%} power; equivalence bound ±{bound:.3f})")
