@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clusterpolicy.checks import grid, harness
+from clusterpolicy.checks import grid, harness, store
 from clusterpolicy.core import provenance, seeding
 
 SETTINGS = grid.GridSettings(firms=800, full=1, n_pairs=150)
@@ -90,8 +90,8 @@ def test_the_code_closure_follows_imports_and_only_them():
     assert {"checks/grid.py", "checks/harness.py", "estimators/did/staggered.py",
             "estimators/production/_fit.py", "synthetic/scenarios.py"} <= grid_files
     assert not any(f.startswith("book/") for f in grid_files)
-    assert provenance.closure_digest("clusterpolicy.synthetic.panel") != \
-        provenance.closure_digest("clusterpolicy.checks.grid")
+    assert store.code_digest("clusterpolicy.synthetic.panel") != \
+        store.code_digest("clusterpolicy.checks.grid")
     with pytest.raises(ValueError, match="not a module of the package"):
         provenance.module_closure("clusterpolicy.nothing")
 
@@ -219,6 +219,15 @@ def test_the_report_of_the_grid(cell, tmp_path):
     cells_table = report.tables["cells"]
     assert cells_table.loc[("1 (firm panel)", "baseline"), "from"] == "computed in this build"
     assert cells_table.loc[("2 (tech firms)", "null"), "from"] == "the repository's store"
+    assert cells_table.loc[("2 (tech firms)", "null"), "carried over"] == "no: computed by this code"
+    assert cells_table.loc[("1 (firm panel)", "baseline"), "carried over"] == "–"
+    entry = store.read_index(tmp_path)["cells"]["tech/null"]
+    store._record(tmp_path, "tech/null", {**entry, "carried": [
+        {"from_key": "old", "replications": [0, 1, 2], "max_relative_difference": 1.6e-15,
+         "at": "2026-12-08T01:00:00+00:00"}]})
+    carried = grid_summary.grid_report(cells, settings=SETTINGS, repository=tmp_path)
+    assert carried.tables["cells"].loc[("2 (tech firms)", "null"), "carried over"] == (
+        "3 replications recomputed, largest difference 2e-15 (2026-12-08)")
     assert not report.flags["all_stored"]
     assert report.texts["best"] == grid_summary.label(report.advice.best)
     for figure in (grid_summary.coverage_figure(report), grid_summary.tfp_figure(report)):

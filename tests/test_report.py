@@ -54,6 +54,9 @@ def test_track_input_hashes_and_logs(tmp_path, monkeypatch):
     assert provenance.sha256_file(data) == hashlib.sha256(b"a\n1\n").hexdigest()
     with pytest.raises(FileNotFoundError, match=r"nowhere\.csv"):
         provenance.track_input(tmp_path / "nowhere.csv")
+    with pytest.raises(ValueError, match="input must be a regular file"):
+        provenance.track_input(tmp_path)  # a folder has no checksum
+    assert provenance.read_input_log(log) == records
 
 
 def test_package_digest_is_stable():

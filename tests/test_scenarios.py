@@ -14,7 +14,6 @@ import pandas as pd
 import pytest
 
 from clusterpolicy import synthetic
-from clusterpolicy.checks.montecarlo import scaled_shape
 from clusterpolicy.data import samples
 from clusterpolicy.estimators import production
 from clusterpolicy.studies import productivity as tfp
@@ -27,7 +26,7 @@ FIRMS = 3000
 @pytest.fixture(scope="module")
 def worlds():
     """Scenario -> the panel drawn from it (same seed, same shape)."""
-    shape = scaled_shape("flanders", FIRMS)
+    shape = synthetic.scaled_shape("flanders", FIRMS)
     return {name: synthetic.generate_panel(3, firms=FIRMS, shape=shape,
                                            params=scenarios.panel_params(name))
             for name in scenarios.PANEL_SCENARIOS}
@@ -171,3 +170,14 @@ def test_synth_rejects_an_unknown_scenario(tmp_path):
     assert result.returncode == 2
     assert "unknown scenario 'exits'" in result.stderr and "firm-effect" in result.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_a_scaled_shape_keeps_the_share_of_members_and_one_member_per_cluster():
+    full = synthetic.get_shape("flanders")
+    shape = synthetic.scaled_shape("flanders", full.n_firms // 10)
+    assert [c.members for c in shape.clusters] == [round(c.members / 10) for c in full.clusters]
+    assert [c.start_year for c in shape.clusters] == [c.start_year for c in full.clusters]
+    tiny = synthetic.scaled_shape(full, 10)
+    assert all(c.members == 1 for c in tiny.clusters)
+    with pytest.raises(ValueError, match="unknown shape"):
+        synthetic.scaled_shape("wallonia", 100)

@@ -247,3 +247,82 @@ def test_schema_tables_cover_every_column():
         table = schemas.schema_table(kind)
         assert list(table.index) == [s.name for s in specs]
         assert table.notna().all().all()
+
+
+# -- files that cannot be read as they are (issue 18) ----------------------------------------
+def _panel_file(tmp_path: Path, name: str, frame: pd.DataFrame) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / name
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+    return path
+
+
+def _rules(report: read.ValidationReport) -> list[str]:
+    return [f.rule for f in report.failures]
+
+
+def test_a_parquet_file_with_a_duplicated_column_name_is_reported_not_read(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "dup.parquet"
+    pq.write_table(pa.table([pa.array([1, 2]), pa.array([3, 4])], names=["firm_id", "firm_id"]),
+                   path)
+    report, frame = read.check_file(path, "panel")
+    assert frame is None
+    assert "column names must be unique: 'firm_id' appears more than once" in _rules(report)
+
+
+def test_a_parquet_file_damaged_after_its_footer_is_reported(tmp_path):
+    path = _panel_file(tmp_path, "damaged.parquet", pd.DataFrame({"firm_id": range(1000),
+                                                                  "year": 2015}))
+    data = bytearray(path.read_bytes())
+    data[4:400] = b"\xff" * 396  # the first column chunk; the footer (the schema) is intact
+    path.write_bytes(bytes(data))
+    report, frame = read.check_file(path, "panel", keep=["firm_id", "year"])
+    assert frame is None
+    (failure,) = [f for f in report.failures if f.column == "(file)"]
+    assert failure.rule.startswith("the Parquet file must be readable (")
+    assert failure.hint == "export the data again"
+
+
+def test_a_field_over_the_csv_limit_names_its_line(tmp_path):
+    path = tmp_path / "big.csv"
+    path.write_text('firm_id,cluster,join_year\n1,SIM,2017\n2,"SIM,2017\n' + "x" * 200_000 + "\n",
+                    encoding="utf-8")
+    report, frame = read.check_file(path, "membership")
+    assert frame is None
+    (failure,) = report.failures
+    assert failure.rule == "every field must be shorter than 131,072 characters"
+    assert failure.examples == ["the field that starts on line 3"]
+    assert "unclosed quotation mark" in failure.hint
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes need a POSIX system")
+def test_a_named_pipe_is_rejected_without_reading_it(tmp_path):
+    pipe = tmp_path / "panel.csv"
+    os.mkfifo(pipe)  # opening it would block until a writer came
+    report, frame = read.check_file(pipe, "panel")
+    assert frame is None
+    assert _rules(report) == ["the path must be a regular file, not a named pipe, socket or device"]
+    report, _ = read.check_file(tmp_path, "panel")
+    assert _rules(report) == ["the path must be a file, not a folder"]
+
+
+def test_an_unreadable_file_is_a_failure_not_a_traceback(tmp_path, monkeypatch):
+    # permissions cannot be relied on (tests may run as root): the reader's open is refused
+    path = CORPUS / "valid_membership.csv"
+
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(read, "open", refused, raising=False)
+    report, frame = read.check_file(path, "membership")
+    assert frame is None
+    assert _rules(report) == ["the file must be readable (Permission denied)"]
+    monkeypatch.undo()
+    monkeypatch.setattr(Path, "read_bytes", refused)
+    report, frame = read.check_file(path, "membership")
+    assert _rules(report) == ["the file must be readable (Permission denied)"]

@@ -189,6 +189,95 @@ def test_the_command_on_a_dask_cluster_stores_the_local_numbers(tmp_path):
             == store.read_index(tmp_path / "local")["cells"]["tech/null"]["key"])
 
 
+# -- carrying stale cells over to new code ----------------------------------------------------
+def test_the_verification_sample_takes_the_ends_the_switch_to_headline_failures_and_notes():
+    table = pd.DataFrame({"replication": range(500), "failed": "", "notes": 0})
+    table.loc[7, "failed"] = "LinAlgError: singular"
+    table.loc[[3, 250, 260], "notes"] = 1
+    settings = grid.GridSettings(full=200)
+    assert store.verification_sample(table, "panel", settings) == [0, 3, 7, 50, 199, 200, 250, 499]
+    assert store.verification_sample(table, "tech", settings) == [0, 3, 7, 50, 100, 150, 250, 499]
+    one = table.iloc[:1]
+    assert store.verification_sample(one, "panel", settings) == [0]
+    assert len(store.verification_sample(table, "panel", settings)) == store.VERIFY_AT_MOST
+
+
+def test_a_recomputed_replication_is_the_stored_one_up_to_summation_order_only():
+    stored = pd.DataFrame({"replication": [0, 0], "estimator": ["e", "e"], "estimand": ["a", "b"],
+                           "estimate": [0.042768, 1.0], "se": [0.0193, float("nan")],
+                           "truth": [0.03, 0.03], "nominal": [0.03, 0.03], "notes": [0, 1],
+                           "failed": ["", ""]})
+    assert store._difference(stored, stored.copy()) == 0.0
+    ulp = stored.assign(estimate=[0.042768 * (1 + 2e-16), 1.0])
+    assert 0 < store._difference(stored, ulp) <= store.CARRY_RTOL
+    assert store._difference(stored, stored.assign(estimate=[0.0428, 1.0])) > store.CARRY_RTOL
+    for changed in (stored.assign(notes=[0, 0]), stored.assign(failed=["", "ValueError: x"]),
+                    stored.assign(se=[0.0193, 1.0]), stored.iloc[:1],
+                    stored.assign(estimand=["a", "c"])):
+        assert store._difference(stored, changed) == float("inf")
+
+
+def _new_code(monkeypatch):
+    """The grid's code changed (its digest), not what it computes."""
+    real = store.code_digest
+    monkeypatch.setattr(store, "code_digest", lambda module=store.CODE_MODULE: "0" + real(module)[1:])
+
+
+def test_a_stale_cell_whose_sampled_replications_are_identical_is_carried_over(tmp_path,
+                                                                               monkeypatch):
+    _ensure(tmp_path, 4)
+    before = store.read_index(tmp_path)["cells"]["tech/null"]
+    _new_code(monkeypatch)
+    key = store.cell_key("tech", "null", store.seeding.DEFAULT_SEED, SETTINGS)
+    assert key != before["key"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert store.carry_over(tmp_path, CELLS, settings=SETTINGS, n_jobs=1) == {
+            ("tech", "null"): True}
+    after = store.read_index(tmp_path)["cells"]["tech/null"]
+    assert after["key"] == key
+    assert after["sha256"] == before["sha256"] and after["computed_at"] == before["computed_at"]
+    (record,) = after["carried"]
+    assert record["from_key"] == before["key"] and record["replications"] == [0, 1, 2, 3]
+    assert record["max_relative_difference"] == 0.0  # one process: the same sums
+    calls = _spy(monkeypatch)
+    assert _ensure(tmp_path, 4).source == "stored" and calls == []
+    # a current cell is not checked again
+    assert store.carry_over(tmp_path, CELLS, settings=SETTINGS, n_jobs=1) == {}
+
+
+def test_a_stale_cell_with_any_difference_stays_stale_and_is_recomputed(tmp_path, monkeypatch):
+    _ensure(tmp_path, 3)
+    before = store.read_index(tmp_path)["cells"]["tech/null"]
+    _new_code(monkeypatch)
+    real = grid.run_cell
+
+    def moved(*args, **kwargs):  # the new code moves one value of the last replication
+        table = real(*args, **kwargs)
+        table.loc[(table["replication"] == 2) & (table["estimand"] == "z"), "estimate"] *= 1 + 1e-9
+        return table
+
+    monkeypatch.setattr(grid, "run_cell", moved)
+    lines = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert store.carry_over(tmp_path, CELLS, settings=SETTINGS, n_jobs=1,
+                                progress=lines.append) == {("tech", "null"): False}
+    assert store.read_index(tmp_path)["cells"]["tech/null"] == before
+    assert "replication 2 differs (relative 1.0e-09): recompute" in lines[0]
+    monkeypatch.setattr(grid, "run_cell", real)
+    assert _ensure(tmp_path, 3).source == "computed"
+    # other settings or another seed are not carried over: their numbers are other numbers
+    assert store.carry_over(tmp_path, CELLS, 5, settings=SETTINGS, n_jobs=1) == {}
+    assert store.carry_over(tmp_path, CELLS, settings=grid.GridSettings(n_pairs=160),
+                            n_jobs=1) == {}
+
+
+def test_the_command_refuses_carry_over_with_recompute(capsys, tmp_path):
+    assert store.cli_montecarlo(str(tmp_path / "s"), carry=True, recompute=True) == 2
+    assert "--carry-over and --recompute exclude each other" in capsys.readouterr().err
+
+
 # -- the repository's store -------------------------------------------------------------------
 STORE = ROOT / "data" / "montecarlo"
 
@@ -219,7 +308,8 @@ def test_a_stored_cell_is_current_and_its_last_replication_recomputes_exactly(na
     assert entry["key"] == key, (
         f"{name} was computed by other code or settings: recompute it with `python -m "
         f"clusterpolicy montecarlo --study {study} --scenario {scenario} --replications "
-        f"{entry['replications']}`")
+        f"{entry['replications']}` (add --carry-over to keep it when the current code "
+        f"reproduces a sample of its replications exactly)")
     table = store.stored_table(STORE, study, scenario)
     assert sorted(set(table["replication"])) == list(range(entry["replications"]))
     last = entry["replications"] - 1

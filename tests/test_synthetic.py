@@ -90,6 +90,13 @@ def test_synth_rejects_bad_usage(tmp_path, capsys):
     assert main(["synth", "--out", str(tmp_path / "x"), "--shape", "atlantis"]) == 2
     assert "unknown shape" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+    assert main(["synth", "--out", str(tmp_path / "x"), "--seed", "-1"]) == 2
+    assert "--seed must be between 0 and 4294967295, got -1" in capsys.readouterr().err
+    (tmp_path / "a-file").write_text("kept")
+    assert main(["synth", "--out", str(tmp_path / "a-file")]) == 2
+    assert "exists and is not a folder" in capsys.readouterr().err
+    assert (tmp_path / "a-file").read_text() == "kept"
+    assert not (tmp_path / "x").exists()
 
 
 # -- calibration -----------------------------------------------------------------------------

@@ -70,6 +70,9 @@ def make_parser() -> argparse.ArgumentParser:
                     help="only this scenario (repeatable; default: every scenario)")
     mc.add_argument("--recompute", action="store_true",
                     help="compute the cells anew even where the store holds them")
+    mc.add_argument("--carry-over", action="store_true",
+                    help="before computing, recompute a sample of each stale cell's replications "
+                         "and keep the cell, re-keyed, when every value is identical")
     mc.add_argument("--n-jobs", type=int, default=-1, help="workers (default: every core)")
     mc.add_argument("--seed", type=int, default=None, help="root seed (default: the book's)")
     mc.add_argument("--dask-scheduler", default="",
@@ -111,6 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "montecarlo":
             return cli_montecarlo(args.store, replications=args.replications, studies=args.study,
                                   scenarios=args.scenario, recompute=args.recompute,
+                                  carry=args.carry_over,
                                   n_jobs=args.n_jobs, seed=args.seed,
                                   dask_scheduler=args.dask_scheduler)
         elif args.command == "validate":

@@ -1,8 +1,8 @@
 """The Monte Carlo grid of the book's estimators: every estimator in every world of
 :mod:`clusterpolicy.synthetic.scenarios`, one use of the harness (:mod:`.harness`).
 
-It will replace the single-world study of :mod:`.montecarlo` on the Monte Carlo appendix, with
-its results stored in the repository and keyed by the code that computes them.
+The Monte Carlo appendix shows it, from results stored in the repository and keyed by the code
+that computes them (:mod:`.store`).
 
 A **cell** of the grid is a study and a scenario. One replication of a study-1 cell
 (:func:`replicate_panel`) draws a firm panel from the scenario's world and runs, on that one
@@ -56,7 +56,6 @@ import pandas as pd
 
 from clusterpolicy import synthetic
 from clusterpolicy.checks import harness, serial_montecarlo
-from clusterpolicy.checks.montecarlo import scaled_shape
 from clusterpolicy.core import seeding
 from clusterpolicy.core.notes import caught_warnings
 from clusterpolicy.estimators import did, production
@@ -145,7 +144,7 @@ DEFAULT_SETTINGS = GridSettings()
 # --------------------------------------------------------------------------------------------
 @lru_cache(maxsize=2)
 def _panel(data_seed: int, firms: int, shape_name: str, scenario: str) -> dict[str, Any]:
-    shape = scaled_shape(shape_name, firms)
+    shape = synthetic.scaled_shape(shape_name, firms)
     generated = synthetic.generate_panel(data_seed, firms=firms, shape=shape,
                                          params=synthetic.panel_params(scenario))
     sample, _ = tfp.tfp_sample(generated.panel, generated.membership)

@@ -416,6 +416,17 @@ def _rules_table(rules: pd.DataFrame) -> pd.DataFrame:
     }).set_index(["world", "rule"])
 
 
+def _carried(entry: Mapping[str, Any]) -> str:
+    """How a stored cell came to its current key: computed by this code, or carried over from
+    older code after a sample of its replications was recomputed to the stored numbers."""
+    carried = entry.get("carried", [])
+    if not carried:
+        return "no: computed by this code"
+    last = carried[-1]
+    return (f"{len(last['replications'])} replications recomputed, largest difference "
+            f"{last.get('max_relative_difference', 0.0):.0e} ({last['at'][:10]})")
+
+
 def _cells_table(cells: Cells, repository: os.PathLike[str] | str | None) -> pd.DataFrame:
     index = store.read_index(repository)["cells"] if repository is not None else {}
     where = {"stored": "the repository's store", "cached": "this output folder's store",
@@ -429,6 +440,7 @@ def _cells_table(cells: Cells, repository: os.PathLike[str] | str | None) -> pd.
                      "from": where[cell.source],
                      "compute time (s)": float(entry.get("seconds", math.nan))
                      if cell.source == "stored" else cell.seconds,
+                     "carried over": _carried(entry) if cell.source == "stored" else "–",
                      "key": (entry.get("key", "")[:12] if cell.source == "stored" else "–")})
     return pd.DataFrame(rows).set_index(["study", "world"])
 
@@ -638,19 +650,6 @@ def serial_results(cell: store.Cell, seed: int = seeding.DEFAULT_SEED,
     -------
     ~clusterpolicy.checks.serial_montecarlo.MonteCarloResults
     """
-    table = cell.table
-    n_reps = int(table["replication"].max()) + 1
-    seeds = [seeding.words(child, 1)[0] for child in seeding.spawn(int(seed), n_reps)]
-    failed_rows = table.loc[table["failed"] != ""].drop_duplicates("replication")
-    ok = table.loc[~table["replication"].isin(failed_rows["replication"])]
-    with_notes = table.groupby("replication")["notes"].max()
-    run = {"n_reps": n_reps, "seed": int(seed), "n_pairs": settings.n_pairs,
-           "level": settings.level, "n_jobs": None, "seeds": seeds,
-           "failed": [{"rep": int(r.replication), "seed": seeds[int(r.replication)],
-                       "error": r.failed} for r in failed_rows.itertuples()],
-           "replications_with_notes": int((with_notes > 0).sum())}
-    # The views are serial_montecarlo's own (not yet public there: changing that module makes
-    # every stored cell stale, so they are exposed with the next recomputation of the grid).
-    return serial_montecarlo.MonteCarloResults(
-        draws=serial_montecarlo._draws(ok, seeds, settings.level),
-        verdict_draws=serial_montecarlo._verdict_draws(ok), settings=run, table=table)
+    n_reps = int(cell.table["replication"].max()) + 1
+    return serial_montecarlo.results_from_table(cell.table, n_reps, int(seed),
+                                                n_pairs=settings.n_pairs, level=settings.level)

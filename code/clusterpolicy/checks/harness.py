@@ -10,8 +10,8 @@ cluster, whatever the batching, and a replication does not depend on the number 
 replications after it. :func:`summarise` turns the table into bias, RMSE, spread, mean standard
 error and coverage per estimator and estimand.
 
-Two studies use it: the Monte Carlo of the book's estimators
-(:func:`clusterpolicy.checks.montecarlo.run`, the Monte Carlo appendix) and the power of the
+Two studies use it: the Monte Carlo grid of the book's estimators
+(:func:`clusterpolicy.checks.grid.run_cell`, the Monte Carlo appendix) and the power of the
 study-2 verdict rules (:func:`clusterpolicy.checks.serial_montecarlo.monte_carlo`, chapter 05).
 """
 

@@ -50,7 +50,8 @@ from clusterpolicy.studies.serial_innovators import (
     verdicts,
 )
 
-__all__ = ["MC_TERMS", "VERDICT", "MonteCarloResults", "monte_carlo", "replicate_margins"]
+__all__ = ["MC_TERMS", "VERDICT", "MonteCarloResults", "monte_carlo", "replicate_margins",
+           "results_from_table"]
 
 #: The coefficients each replication records (besides the AMEs by group).
 MC_TERMS = ("z", "z2", "serial", "serial_z", "serial_z2", *CONTROLS)
@@ -239,6 +240,36 @@ def monte_carlo(n_reps: int = 50, seed: int = seeding.DEFAULT_SEED, n_jobs: int 
     table = harness.simulate(replicate_margins, int(n_reps), int(seed), n_jobs=n_jobs,
                              batch_size=batch_size, n_pairs=int(n_pairs), truth=truth_plain,
                              level=level)
+    return results_from_table(table, int(n_reps), int(seed), n_pairs=int(n_pairs), level=level,
+                              n_jobs=n_jobs)
+
+
+def results_from_table(table: pd.DataFrame, n_reps: int, seed: int, *, n_pairs: int,
+                       level: float, n_jobs: int | None = None) -> MonteCarloResults:
+    """The views of :class:`MonteCarloResults` made from a harness table of
+    :func:`replicate_margins` (one computed by :func:`monte_carlo`, or a stored cell of the grid,
+    :func:`clusterpolicy.checks.grid_summary.serial_results`).
+
+    Parameters
+    ----------
+    table : DataFrame
+        The harness's table (:data:`clusterpolicy.checks.harness.COLUMNS`), replications
+        ``0 .. n_reps - 1``.
+    n_reps, seed : int
+        Its number of replications and root seed (the seeds of the data are derived from them).
+    n_pairs : int
+        Pairs per data set.
+    level : float
+        Confidence level of the intervals.
+    n_jobs : int, optional
+        The workers that computed it (recorded in ``settings`` only).
+
+    Returns
+    -------
+    MonteCarloResults
+        A replication with a failed row is left out of the draws and listed in
+        ``settings["failed"]``.
+    """
     seeds = [seeding.words(child, 1)[0] for child in seeding.spawn(int(seed), int(n_reps))]
     failed_rows = table.loc[table["failed"] != ""].drop_duplicates("replication")
     failed = [{"rep": int(r.replication), "seed": seeds[int(r.replication)], "error": r.failed}

@@ -17,6 +17,16 @@ harness's table) and ``index.json``, which records per cell its key, replication
 checksum, compute time and settings. :func:`ensure` returns the cells a page asks for: from the
 store where the key matches, otherwise computed (all replications when the key changed or
 ``recompute`` is set, only the missing ones when the cell is too short) and written back.
+
+A code change that moves no number (a refactor, a new function the grid does not call) still
+changes every key. :func:`carry_over` then spares hours of recomputation honestly: it
+recomputes a sample of each stale cell's replications with the current code and packages
+(:func:`verification_sample`: the first, the last, the last that runs every estimator, and
+some that failed or raised notes) and re-keys the cell only when every recomputed row is the
+stored one: labels, notes and failures identical, values within :data:`CARRY_RTOL` (relative;
+floating-point summation order). The check is recorded in the cell's index entry
+(``carried``: the old key, the replications, the largest difference, when). A cell with any
+difference stays stale and is recomputed.
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ import fcntl
 import functools
 import hashlib
 import json
+import math
 import os
 import tempfile
 import time
@@ -35,15 +46,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from clusterpolicy import synthetic
 from clusterpolicy.checks import grid, harness
 from clusterpolicy.core import parallel, provenance, seeding
 
-__all__ = ["INDEX", "NUMERICAL", "STORE_FORMAT", "Cell", "cell_key", "cli_montecarlo",
-           "code_digest", "ensure", "for_page", "grid_cells", "normalized_code", "read_index",
-           "stored_table"]
+__all__ = ["CARRY_RTOL", "INDEX", "NUMERICAL", "STORE_FORMAT", "VERIFY_AT_MOST", "Cell", "carry_over",
+           "cell_key", "cli_montecarlo", "code_digest", "ensure", "for_page", "grid_cells",
+           "normalized_code", "read_index", "stored_table", "verification_sample"]
 
 #: Version of the store's layout and of the key's recipe.
 STORE_FORMAT = 2
@@ -54,6 +66,15 @@ NUMERICAL = ("python", "numpy", "pandas", "scipy", "statsmodels", "linearmodels"
 INDEX = "index.json"
 #: The module whose code closure keys every cell.
 CODE_MODULE = "clusterpolicy.checks.grid"
+#: Most replications of a cell that :func:`carry_over` recomputes.
+VERIFY_AT_MOST = 8
+#: Largest relative difference :func:`carry_over` accepts between a stored and a recomputed
+#: value. Not zero: the fixed-effects estimators (pyfixest) sum in an order that depends on
+#: the threads of the process, so the same replication in a fresh worker and in a used one
+#: differs by about 1e-15; a change of code that moves a result moves it by far more.
+CARRY_RTOL = 1e-12
+#: The numeric columns of a harness table compared with :data:`CARRY_RTOL`; the others exactly.
+_VALUES = ("estimate", "se", "truth", "nominal")
 
 Progress = Callable[[str], None]
 
@@ -303,7 +324,9 @@ def ensure(store: str | os.PathLike[str], cells: Iterable[tuple[grid.Study, str]
                 "sha256": provenance.sha256_file(folder / file),
                 "seconds": round(seconds + (entry or {}).get("seconds", 0.0) * (have > 0), 1),
                 "computed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                "seed": int(seed), "settings": settings.of(study)})
+                "seed": int(seed), "settings": settings.of(study),
+                # replications carried over from older code stay so when the cell is extended
+                **({"carried": entry["carried"]} if have and entry and "carried" in entry else {})})
             progress(f"{_name(study, scenario):<32} {source:<8} replications {have}..{wanted - 1}"
                      f" in {seconds:7.1f} s")
         else:
@@ -312,6 +335,146 @@ def ensure(store: str | os.PathLike[str], cells: Iterable[tuple[grid.Study, str]
         table = table.loc[table["replication"] < wanted].reset_index(drop=True)
         out[(study, scenario)] = Cell(study, scenario, table, source, seconds)
     return out
+
+
+def verification_sample(table: pd.DataFrame, study: str, settings: grid.GridSettings
+                        ) -> list[int]:
+    """The replications of a stored cell that :func:`carry_over` recomputes.
+
+    The first and the last replication; for study 1 the last that runs every estimator
+    (``settings.full - 1``) and the first that runs only the headline ones; then up to two
+    replications with a failed estimator and two with notes (the paths that ordinary
+    replications do not take); then every tenth of the cell, until :data:`VERIFY_AT_MOST`.
+
+    Parameters
+    ----------
+    table : DataFrame
+        The cell's table.
+    study : {"panel", "tech"}
+    settings : ~clusterpolicy.checks.grid.GridSettings
+
+    Returns
+    -------
+    list of int
+        Sorted replication numbers, at most :data:`VERIFY_AT_MOST`.
+    """
+    last = int(table["replication"].max())
+    picks = [0, last]
+    if study == "panel":
+        picks += [settings.full - 1, settings.full]
+    failed = table.loc[table["failed"] != "", "replication"].drop_duplicates()
+    noted = table.loc[table["notes"] > 0, "replication"].drop_duplicates()
+    picks += [*failed.head(2), *noted.head(2)]
+    picks += [round(last * k / 10) for k in range(1, 10)]
+    chosen: list[int] = []
+    for r in picks:
+        if 0 <= int(r) <= last and int(r) not in chosen and len(chosen) < VERIFY_AT_MOST:
+            chosen.append(int(r))
+    return sorted(chosen)
+
+
+def _replication(r: int, study: grid.Study, scenario: str, seed: int,
+                 settings: grid.GridSettings) -> pd.DataFrame:
+    return grid.run_cell(study, scenario, r + 1, seed, settings=settings, first=r, n_jobs=1)
+
+
+def _difference(stored: pd.DataFrame, new: pd.DataFrame) -> float:
+    """The largest relative difference between two tables of one replication: infinite when
+    their rows, labels, notes or failures differ, or a value is missing in one only."""
+    stored, new = stored.reset_index(drop=True), new.reset_index(drop=True)
+    if list(stored.columns) != list(new.columns) or len(stored) != len(new):
+        return math.inf
+    exact = [c for c in stored.columns if c not in _VALUES]
+    if not stored[exact].astype(str).equals(new[exact].astype(str)):
+        return math.inf
+    a = stored[list(_VALUES)].to_numpy(dtype=float)
+    b = new[list(_VALUES)].to_numpy(dtype=float)
+    if not np.array_equal(np.isnan(a), np.isnan(b)):
+        return math.inf
+    both = ~np.isnan(a)
+    scale = np.maximum(np.maximum(np.abs(a), np.abs(b)), np.finfo(float).tiny)
+    return float(np.max(np.abs(a - b)[both] / scale[both], initial=0.0))
+
+
+def carry_over(store: str | os.PathLike[str], cells: Iterable[tuple[grid.Study, str]],
+               seed: int = seeding.DEFAULT_SEED, *,
+               settings: grid.GridSettings = grid.DEFAULT_SETTINGS, n_jobs: int | None = -1,
+               progress: Progress = lambda line: None) -> dict[tuple[str, str], bool]:
+    """Re-key the stale cells whose sampled replications the current code reproduces exactly.
+
+    A stored cell whose key differs from the current one only through the code or the package
+    versions (same seed, same settings) has the replications of :func:`verification_sample`
+    recomputed; when every row is the stored one (labels, notes and failures identical, values
+    within :data:`CARRY_RTOL`), its index entry gets the current key and a record of the check
+    under ``carried`` (a list: one item per carry-over, with the key it had, the replications
+    recomputed, the largest relative difference and when). Its table and checksum are
+    untouched. Any larger difference leaves the cell stale, for :func:`ensure` to recompute.
+
+    Parameters
+    ----------
+    store : path-like
+        The store.
+    cells : iterable of tuple
+        The cells to consider, as (study, scenario) pairs; current or absent ones are skipped.
+    seed : int
+        Root seed of the cells.
+    settings : ~clusterpolicy.checks.grid.GridSettings
+        Their settings.
+    n_jobs : int or None, default -1
+        Workers for the recomputed replications (joblib).
+    progress : callable, optional
+        Called with one line per cell considered.
+
+    Returns
+    -------
+    dict
+        ``(study, scenario)`` -> whether the cell was carried over, for every stale cell of
+        the same seed and settings.
+    """
+    folder = Path(store)
+    todo: list[tuple[grid.Study, str, dict[str, Any], str, pd.DataFrame, list[int]]] = []
+    for study, scenario in cells:
+        entry = read_index(folder)["cells"].get(_name(study, scenario))
+        key = cell_key(study, scenario, seed, settings)
+        if entry is None or entry["key"] == key:
+            continue
+        if entry.get("seed") != int(seed) or entry.get("settings") != settings.of(study):
+            progress(f"{_name(study, scenario):<32} stale    other seed or settings: recompute")
+            continue
+        table = stored_table(folder, study, scenario)
+        todo.append((study, scenario, entry, key, table, verification_sample(table, study, settings)))
+    tasks = [(i, r) for i, item in enumerate(todo) for r in item[5]]
+    start = time.perf_counter()
+    tables = parallel.run_tasks(_carry_task, tasks, n_jobs,
+                                [(study, scenario) for study, scenario, *_ in todo], seed, settings)
+    seconds = time.perf_counter() - start
+    out: dict[tuple[str, str], bool] = {}
+    for i, (study, scenario, entry, key, table, sample) in enumerate(todo):
+        new = {r: t for (j, r), t in zip(tasks, tables, strict=True) if j == i}
+        gaps = {r: _difference(table.loc[table["replication"] == r], new[r]) for r in sample}
+        differ = [r for r, gap in gaps.items() if not gap <= CARRY_RTOL]
+        out[(study, scenario)] = not differ
+        if differ:
+            progress(f"{_name(study, scenario):<32} stale    replication {differ[0]} differs "
+                     f"(relative {gaps[differ[0]]:.1e}): recompute")
+            continue
+        carried = [*entry.get("carried", []), {
+            "from_key": entry["key"], "replications": sample,
+            "max_relative_difference": max(gaps.values()),
+            "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}]
+        _record(folder, _name(study, scenario), {**entry, "key": key, "carried": carried})
+        progress(f"{_name(study, scenario):<32} carried  replications {sample} identical up "
+                 f"to {max(gaps.values()):.1e}")
+    if todo:
+        progress(f"carry-over checks: {len(tasks)} replications in {seconds:.1f} s")
+    return out
+
+
+def _carry_task(task: tuple[int, int], cells: list[tuple[grid.Study, str]], seed: int,
+                settings: grid.GridSettings) -> pd.DataFrame:
+    i, r = task
+    study, scenario = cells[i]
+    return _replication(r, study, scenario, seed, settings)
 
 
 def _current(store: Path, study: str, scenario: str, seed: int,
@@ -424,7 +587,7 @@ def grid_cells(studies: Iterable[str] | None = None, scenarios: Iterable[str] | 
 
 def cli_montecarlo(store: str, *, replications: int = 500, studies: Iterable[str] | None = None,
                    scenarios: Iterable[str] | None = None, recompute: bool = False,
-                   n_jobs: int | None = -1, seed: int | None = None,
+                   carry: bool = False, n_jobs: int | None = -1, seed: int | None = None,
                    dask_scheduler: str = "") -> int:
     """``python -m clusterpolicy montecarlo``: fill or extend a store, locally or on a Dask
     cluster (:func:`clusterpolicy.core.parallel.backend`); exit status 0, 2 on bad usage."""
@@ -434,13 +597,18 @@ def cli_montecarlo(store: str, *, replications: int = 500, studies: Iterable[str
         cells = grid_cells(studies, scenarios)
         if replications < 1:
             raise ValueError(f"--replications must be at least 1, got {replications}")
+        if carry and recompute:
+            raise ValueError("--carry-over and --recompute exclude each other")
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     start = time.perf_counter()
     with parallel.backend(dask_scheduler) as where:
         print(f"replications run on {where}")
-        ensure(store, cells, replications, seeding.DEFAULT_SEED if seed is None else seed,
-               recompute=recompute, n_jobs=n_jobs, progress=print)
+        root = seeding.DEFAULT_SEED if seed is None else seed
+        if carry:
+            carry_over(store, cells, root, n_jobs=n_jobs, progress=print)
+        ensure(store, cells, replications, root, recompute=recompute, n_jobs=n_jobs,
+               progress=print)
     print(f"done in {time.perf_counter() - start:.1f} s -> {Path(store) / INDEX}")
     return 0

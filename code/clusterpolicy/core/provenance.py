@@ -105,8 +105,13 @@ def track_input(path: str | os.PathLike[str]) -> Path:
     FileNotFoundError
         Naming the path when it does not exist, so a chapter fails on the first line that
         touches a missing file, with the file named.
+    ValueError
+        When the path is a folder, a named pipe or a device.
     """
     resolved = Path(path).expanduser().resolve()
+    if resolved.exists() and not resolved.is_file():
+        # a folder has no checksum, and reading a named pipe would block
+        raise ValueError(f"input must be a regular file: {path} (resolved to {resolved})")
     if not resolved.is_file():
         raise FileNotFoundError(f"input file not found: {path} (resolved to {resolved})")
     checksum = sha256_file(resolved)
@@ -287,7 +292,7 @@ def module_closure(module: str) -> list[Path]:
     Parameters
     ----------
     module : str
-        A module of the package, e.g. ``"clusterpolicy.checks.montecarlo"``.
+        A module of the package, e.g. ``"clusterpolicy.checks.grid"``.
 
     Returns
     -------
@@ -314,29 +319,6 @@ def module_closure(module: str) -> list[Path]:
         if file is not None:
             todo.extend(_imported_modules(file) - seen)
     return sorted({f for m in seen if (f := _module_file(m)) is not None})
-
-
-def closure_digest(module: str) -> str:
-    """SHA-256 over the source files of :func:`module_closure` (path and bytes): changes when,
-    and only when, code that ``module`` can run changes.
-
-    Parameters
-    ----------
-    module : str
-        A module of the package.
-
-    Returns
-    -------
-    str
-        64 hex characters.
-    """
-    digest = hashlib.sha256()
-    for file in module_closure(module):
-        digest.update(file.relative_to(PACKAGE_ROOT).as_posix().encode())
-        digest.update(b"\0")
-        digest.update(file.read_bytes())
-        digest.update(b"\0")
-    return digest.hexdigest()
 
 
 def git_commit(root: str | os.PathLike[str]) -> str | None:

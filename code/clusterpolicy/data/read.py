@@ -162,11 +162,21 @@ class _Reader:
         if not self.path.exists():
             none.failures.append(self.fail("(file)", "the file must exist"))
             return none
-        if not self.path.is_file():
+        if self.path.is_dir():
             none.failures.append(self.fail("(file)", "the path must be a file, not a folder"))
             return none
-        with open(self.path, "rb") as handle:
-            head = handle.read(8)
+        if not self.path.is_file():
+            none.failures.append(self.fail(
+                "(file)", "the path must be a regular file, not a named pipe, socket or device",
+                hint="write the data to a file first (for example: zcat panel.csv.gz > panel.csv)"))
+            return none
+        try:
+            with open(self.path, "rb") as handle:
+                head = handle.read(8)
+        except OSError as exc:
+            none.failures.append(self.fail("(file)", f"the file must be readable ({_os_reason(exc)})",
+                                           hint="check the file's permissions"))
+            return none
         if not head:
             none.failures.append(self.fail("(file)", "the file must not be empty (0 bytes)",
                                            hint="export the data again"))
@@ -194,10 +204,15 @@ class _Reader:
         except Exception as exc:  # any reader error is a file-level failure
             none.failures.append(self.fail("(file)", f"the Parquet file must be readable ({exc})"))
             return none
-        read_cols = self._selected(names)
         failures = self._header_failures(names, delimiter_hint=False)
-        table = pfile.read(columns=read_cols)
-        frame = table.to_pandas()
+        if any(f.column == "(header)" for f in failures):
+            return _Read(None, names, lambda pos: [], failures, "parquet")
+        try:
+            frame = pfile.read(columns=self._selected(names)).to_pandas()
+        except Exception as exc:  # a damaged column chunk is found only when it is read
+            failures.append(self.fail("(file)", f"the Parquet file must be readable ({exc})",
+                                      hint="export the data again"))
+            return _Read(None, names, lambda pos: [], failures, "parquet")
         if len(frame) == 0:
             failures.append(self.fail("(file)", "the file must hold at least one data row"))
         frame.index = pd.RangeIndex(len(frame))
@@ -206,7 +221,12 @@ class _Reader:
 
     # -- CSV ------------------------------------------------------------------------------------
     def _read_csv(self, none: _Read) -> _Read:
-        data = self.path.read_bytes()
+        try:
+            data = self.path.read_bytes()
+        except OSError as exc:
+            none.failures.append(self.fail("(file)", f"the file must be readable ({_os_reason(exc)})",
+                                           hint="check the file's permissions"))
+            return none
         if data.startswith(b"\xef\xbb\xbf"):
             data = data[3:]
         try:
@@ -214,7 +234,15 @@ class _Reader:
         except UnicodeDecodeError:
             none.failures.append(self._encoding_failure(data))
             return none
-        starts, widths, header = _scan_records(text)
+        try:
+            starts, widths, header = _scan_records(text)
+        except _RecordError as exc:
+            none.failures.append(self.fail(
+                "(file)", f"every field must be shorter than {csv.field_size_limit():,} characters",
+                [f"the field that starts on line {exc.line}"],
+                hint="an unclosed quotation mark makes the rest of the file one field: check the "
+                     "quoting on that line"))
+            return none
         if header is None:
             none.failures.append(self.fail("(file)", "the file must not be empty (only blank "
                                                      "lines)"))
@@ -326,16 +354,41 @@ class _Reader:
                        "byte")
 
 
+class _RecordError(Exception):
+    """The csv module cannot split a record (a field over its size limit)."""
+
+    def __init__(self, line: int):
+        super().__init__(f"line {line}")
+        self.line = line
+
+
+def _os_reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
+
+
 def _scan_records(text: str) -> tuple[list[int], list[int], list[str] | None]:
     """For each non-blank CSV record: the line where it starts (1-based) and its number of
-    fields; and the header (the first record)."""
+    fields; and the header (the first record).
+
+    Raises
+    ------
+    _RecordError
+        With the line where the record that cannot be split starts.
+    """
     reader = csv.reader(io.StringIO(text))
     starts: list[int] = []
     widths: list[int] = []
     header: list[str] | None = None
     prev_end = 0
-    for record in reader:
+    records = iter(reader)
+    while True:
         start = prev_end + 1
+        try:
+            record = next(records)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise _RecordError(start) from exc
         prev_end = reader.line_num
         if record and any(f.strip() for f in record):
             if header is None:

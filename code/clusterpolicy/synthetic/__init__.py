@@ -19,7 +19,17 @@ from .panel import (
     round_significant,
 )
 from .scenarios import BASELINE, PANEL_SCENARIOS, TECH_SCENARIOS, Scenario, panel_params, tech_truth
-from .shapes import FLANDERS, OTHER, SHAPES, Cluster, Industry, PanelParams, PanelShape, get_shape
+from .shapes import (
+    FLANDERS,
+    OTHER,
+    SHAPES,
+    Cluster,
+    Industry,
+    PanelParams,
+    PanelShape,
+    get_shape,
+    scaled_shape,
+)
 from .techfirms import (
     FORMS,
     N_REGIONS,
@@ -79,6 +89,7 @@ __all__ = [
     "read_truth",
     "regenerate",
     "round_significant",
+    "scaled_shape",
     "structural_effects",
     "tech_truth",
     "truth_path",

@@ -113,6 +113,10 @@ def cli_synth(out: str, seed: int | None = None, firms: int | None = None,
         get_shape(shape)
         if firms is not None and firms < 50:
             raise ValueError("--firms must be at least 50")
+        if seed is not None and not 0 <= seed < 2**32:
+            raise ValueError(f"--seed must be between 0 and {2**32 - 1}, got {seed}")
+        if Path(out).exists() and not Path(out).is_dir():
+            raise ValueError(f"--out {out} exists and is not a folder")
         if scenario not in PANEL_SCENARIOS and scenario not in TECH_SCENARIOS:
             raise ValueError(f"unknown scenario {scenario!r}; known: "
                              f"{', '.join(dict.fromkeys([*PANEL_SCENARIOS, *TECH_SCENARIOS]))}")
@@ -120,8 +124,12 @@ def cli_synth(out: str, seed: int | None = None, firms: int | None = None,
         print(f"error: {exc}", file=sys.stderr)
         return 2
     start = time.perf_counter()
-    written = write_defaults(out, seed=DEFAULT_SEED if seed is None else seed, firms=firms,
-                             shape=shape, scenario=scenario)
+    try:
+        written = write_defaults(out, seed=DEFAULT_SEED if seed is None else seed, firms=firms,
+                                 shape=shape, scenario=scenario)
+    except OSError as exc:
+        print(f"error: cannot write the datasets to {out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     seconds = time.perf_counter() - start
     for key in ("panel", "membership", "techfirms", "checksums"):
         print(f"wrote {written[key]}")

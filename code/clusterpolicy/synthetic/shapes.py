@@ -9,6 +9,7 @@ depend on Flemish specifics.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 
@@ -193,6 +194,30 @@ def get_shape(shape: str | PanelShape) -> PanelShape:
         return SHAPES[shape]
     except KeyError:
         raise ValueError(f"unknown shape {shape!r}; known shapes: {', '.join(SHAPES)}") from None
+
+
+def scaled_shape(shape: str | PanelShape, firms: int) -> PanelShape:
+    """The shape with every cluster's member count scaled to ``firms`` firms.
+
+    A shape fixes the number of members for its full number of firms; a smaller (or larger)
+    panel keeps the share of members, with at least one member per cluster.
+
+    Parameters
+    ----------
+    shape : str or PanelShape
+        A shape or its name (:func:`get_shape`).
+    firms : int
+        Firms of the panel.
+
+    Returns
+    -------
+    PanelShape
+        The shape with each cluster's ``members`` scaled.
+    """
+    shape = get_shape(shape)
+    factor = firms / shape.n_firms
+    return dataclasses.replace(shape, clusters=tuple(
+        dataclasses.replace(c, members=max(1, round(c.members * factor))) for c in shape.clusters))
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,23 +1,20 @@
-"""The one Monte Carlo harness (checks/harness.py), its two uses (the Monte Carlo appendix,
-checks/montecarlo.py, and the study-2 power study, checks/serial_montecarlo.py) and the one
-seeding scheme (core/seeding.py): determinism across workers, batches and backends, the
-summary's formulas, the truth each estimand is compared with, and what the appendix shows."""
+"""The one Monte Carlo harness (checks/harness.py), its study-2 use (the power study,
+checks/serial_montecarlo.py; the grid's own tests are in test_grid.py) and the one seeding
+scheme (core/seeding.py): determinism across workers, batches and backends, and the summary's
+formulas."""
 
 from __future__ import annotations
 
 import inspect
 import math
-import warnings
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
 
 from clusterpolicy import synthetic
-from clusterpolicy.checks import harness, serial_montecarlo
-from clusterpolicy.checks import montecarlo as mc
+from clusterpolicy.checks import grid, harness, serial_montecarlo
 from clusterpolicy.core import parallel, seeding
 from clusterpolicy.data.innovators import prepare
 from clusterpolicy.estimators import margins
@@ -25,62 +22,6 @@ from clusterpolicy.estimators.production import _bootstrap
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = seeding.DEFAULT_SEED
-SMALL = {"firms": 900, "n_pairs": 120}
-ALL = list(mc.ESTIMATORS)
-
-
-@pytest.fixture(scope="module")
-def serial_draws() -> pd.DataFrame:
-    return mc.run(ALL, replications=2, seed=SEED, n_jobs=1, **SMALL)
-
-
-def test_table_shape(serial_draws):
-    assert list(serial_draws.columns) == harness.COLUMNS
-    assert set(serial_draws["replication"]) == {0, 1}
-    assert set(serial_draws["estimator"]) == {
-        "acf", "cs", "conditional_did", "internationalization: initiation",
-        "internationalization: intensity"}
-    did_rows = serial_draws[serial_draws["estimator"].isin(["cs", "conditional_did"])]
-    assert did_rows["failed"].eq("").all()
-    assert np.isfinite(did_rows[["estimate", "se", "truth"]].to_numpy()).all()
-    # ACF without bootstrap: no standard errors
-    assert serial_draws.loc[serial_draws["estimator"] == "acf", "se"].isna().all()
-
-
-@pytest.mark.slow
-def test_same_seed_same_table_whatever_the_workers(serial_draws):
-    again = mc.run(ALL, replications=2, seed=SEED, n_jobs=2, **SMALL)
-    pd.testing.assert_frame_equal(serial_draws, again)
-    other = mc.run(["cs"], replications=2, seed=SEED + 1, n_jobs=1, **SMALL)
-    cs = serial_draws[serial_draws["estimator"] == "cs"]
-    assert not np.allclose(cs["estimate"].to_numpy(), other["estimate"].to_numpy())
-
-
-def test_replication_does_not_depend_on_the_number_of_replications(serial_draws):
-    one = mc.run(["cs"], replications=1, seed=SEED, n_jobs=1, **SMALL)
-    first = serial_draws[(serial_draws["estimator"] == "cs") & (serial_draws["replication"] == 0)]
-    pd.testing.assert_frame_equal(one, first.reset_index(drop=True))
-
-
-@pytest.mark.slow
-def test_dask_local_cluster_gives_the_local_results(serial_draws):
-    with parallel.backend("local", n_workers=2) as where:
-        on_dask = mc.run(ALL, replications=2, seed=SEED, n_jobs=2, **SMALL)
-    assert where.startswith("Dask cluster at")
-    pd.testing.assert_frame_equal(serial_draws, on_dask)
-
-
-def test_internationalization_rows_are_the_module_monte_carlo():
-    ours = mc.run(["internationalization"], replications=2, seed=SEED, n_jobs=1, n_pairs=120)
-    theirs = serial_montecarlo.monte_carlo(n_reps=2, seed=SEED, n_jobs=1, n_pairs=120).draws
-    for _, row in ours.iterrows():
-        margin = row["estimator"].split(": ")[1]
-        match = theirs[(theirs["rep"] == row["replication"]) & (theirs["margin"] == margin)
-                       & (theirs["quantity"] == row["estimand"])]
-        assert len(match) == 1
-        assert match["estimate"].iloc[0] == row["estimate"]
-        assert match["std_error"].iloc[0] == row["se"]
-        assert match["truth"].iloc[0] == row["truth"]
 
 
 def test_summarise_formulas():
@@ -129,41 +70,6 @@ def test_coverage_mcse_and_partial_coverage():
     assert harness.summarise(draws, level=0.999).loc[("a", "x"), "coverage"] == pytest.approx(1.0)
 
 
-def test_truths_are_the_targets_of_the_data(serial_draws):
-    seq = seeding.spawn(SEED, 2)[0]
-    data = mc._panel(seq, SMALL["firms"], "flanders")
-    bal = data["balanced"]
-    post = bal[(bal["cohort"] > 0) & (bal["year"] >= bal["cohort"])]
-    theta = data["truth"]["treatment"]["theta"]
-    first = serial_draws[serial_draws["replication"] == 0].set_index("estimator")
-    # CS: the mean true effect over post-join firm-years (<= theta: some memberships end)
-    assert first.loc["cs", "truth"] == pytest.approx(post["theta_it"].mean())
-    assert first.loc["cs", "nominal"] == theta
-    assert first.loc["cs", "truth"] <= theta + 1e-12
-    assert post["theta_it"].isin([0.0, theta]).all()
-    # conditional DiD: a mean over the matched members' post-join effects
-    assert 0 < first.loc["conditional_did", "truth"] <= theta + 1e-12
-    # ACF: the generator's elasticities of the largest industry
-    shape = data["shape"]
-    code = max(shape.industries, key=lambda i: i.weight).nace2
-    acf = serial_draws[(serial_draws["estimator"] == "acf") & (serial_draws["replication"] == 0)]
-    assert sorted(acf["truth"]) == sorted([shape.industry(code).beta_l, shape.industry(code).beta_k])
-    assert all(code in e for e in acf["estimand"])
-
-
-def test_scaled_shape_keeps_the_share_of_members():
-    shape = mc.scaled_shape("flanders", 1200)
-    full = synthetic.get_shape("flanders")
-    assert [c.members for c in shape.clusters] == [round(c.members / 10) for c in full.clusters]
-
-
-def test_bad_arguments():
-    with pytest.raises(ValueError, match="unknown estimators"):
-        mc.run(["ols"], replications=1)
-    with pytest.raises(ValueError, match="replications"):
-        mc.run(["cs"], replications=0)
-
-
 # --------------------------------------------------------------------------------------------
 # The harness
 # --------------------------------------------------------------------------------------------
@@ -200,6 +106,15 @@ def test_harness_rows_and_failures():
     assert harness.failure(ValueError("first line\nsecond")) == "ValueError: first line"
     assert harness.failure(KeyError()) == "KeyError: "
     assert harness.failure(RuntimeError("x" * 500)) == "RuntimeError: " + "x" * 160
+
+
+def test_same_table_with_several_workers_and_on_a_dask_cluster():
+    one = harness.simulate(_toy, 6, 7, n_jobs=1, scale=2.0)
+    pd.testing.assert_frame_equal(one, harness.simulate(_toy, 6, 7, n_jobs=2, scale=2.0))
+    with parallel.backend("local", n_workers=2) as where:
+        on_dask = harness.simulate(_toy, 6, 7, n_jobs=2, scale=2.0)
+    assert where.startswith("Dask cluster at")
+    pd.testing.assert_frame_equal(one, on_dask)
 
 
 def test_parallel_helpers():
@@ -243,7 +158,7 @@ def test_the_default_seed_is_written_once():
     files = [*(ROOT / "code" / "clusterpolicy").rglob("*.py"), *(ROOT / "benchmarks").rglob("*.py")]
     holders = sorted(str(f.relative_to(ROOT)) for f in files if literal in f.read_text(encoding="utf-8"))
     assert holders == ["code/clusterpolicy/core/seeding.py"]
-    for function in (mc.run, mc.study, serial_montecarlo.monte_carlo, harness.simulate):
+    for function in (grid.run_cell, serial_montecarlo.monte_carlo, harness.simulate):
         assert inspect.signature(function).parameters["seed"].default == seeding.DEFAULT_SEED
 
 
@@ -324,71 +239,3 @@ def test_power_study_views_failures_and_notes(monkeypatch):
         (res.table.groupby("replication")["notes"].max() > 0).sum())
     with pytest.raises(ValueError, match="level"):
         serial_montecarlo.monte_carlo(n_reps=1, level=1.5)
-
-
-# --------------------------------------------------------------------------------------------
-# What the appendix shows
-# --------------------------------------------------------------------------------------------
-ACF_CODE = max(synthetic.get_shape("flanders").industries, key=lambda i: i.weight).nace2
-
-
-def _stub_draws() -> pd.DataFrame:
-    spec = [
-        ("acf", f"labour elasticity (NACE {ACF_CODE})", [0.7, 0.71, 0.69, 0.7], np.nan, 0.7, 0.7),
-        ("acf", f"capital elasticity (NACE {ACF_CODE})", [0.2, 0.21, 0.19, 0.2], np.nan, 0.2, 0.2),
-        ("cs", "ATT (simple)", [0.03, 0.031, 0.029, 0.03], 0.01, 0.03, 0.03),
-        ("conditional_did", "ATT (matched)", [0.1, 0.1, 0.11, 0.09], 0.001, 0.03, 0.04),
-        ("internationalization: initiation", "AME serial − non-serial", [0.1, 0.12, 0.08, 0.1], 0.02,
-         0.1, 0.1),
-    ]
-    rows = [{"replication": r, "estimator": e, "estimand": q, "estimate": values[r], "se": se,
-             "truth": truth, "nominal": nominal, "notes": 0, "failed": ""}
-            for r in range(4) for e, q, values, se, truth, nominal in spec]
-    return pd.DataFrame(rows, columns=harness.COLUMNS)
-
-
-def test_describe_what_the_appendix_shows():
-    study = mc.describe(_stub_draws(), replications=4, firms=100, n_pairs=50, acf_bootstrap=0,
-                        where="here", run_notes=["UserWarning: x", "y"])
-    n, texts, flags = study.numbers, study.texts, study.flags
-    assert (n["mc_reps"], n["mc_firms"], n["mc_pairs"], n["mc_acf_bootstrap"]) == (4, 100, 50, 0)
-    assert (n["mc_n_estimands"], n["mc_n_with_se"]) == (5, 3)
-    assert (n["mc_cov_min"], n["mc_cov_max"]) == (0.0, 1.0)
-    assert n["mc_theta"] == 0.03 and n["mc_cs_target_gap"] == 0.0
-    assert n["mc_conditional_did_target_gap"] == pytest.approx(-0.01)
-    assert n["mc_conditional_did_bias"] == pytest.approx(0.07)
-    assert n["mc_mcse_95"] == math.sqrt(0.95 * 0.05 / 4)
-    assert n["mc_cov_band_high"] == 1.0
-    assert n["mc_acf_l_rmse"] == pytest.approx(math.sqrt(0.0002 / 4))
-    assert n["mc_default_firms"] == synthetic.get_shape("flanders").n_firms
-    assert flags == {"mc_any_cov_low": True, "mc_any_biased": True, "mc_has_run_notes": True}
-    assert texts["mc_cov_low_names"] == "conditional DiD ATT (matched)"
-    assert texts["mc_biased_names"] == "conditional DiD ATT (matched) (+0.0700)"
-    assert texts["mc_cs_se_verdict"] == "larger than"
-    assert texts["mc_conditional_did_se_verdict"] == "smaller than"
-    assert texts["mc_where"] == "here"
-    assert texts["mc_acf_industry"].startswith(f"{ACF_CODE} (")
-    assert study.run_notes_markdown == "* UserWarning: x\n* y"
-    assert list(study.table.index) == [
-        (f"ACF (NACE {ACF_CODE})", "labour elasticity"), (f"ACF (NACE {ACF_CODE})", "capital elasticity"),
-        ("Callaway–Sant'Anna", "ATT (simple)"), ("conditional DiD", "ATT (matched)"),
-        ("initiation", "AME difference")]
-    assert list(study.table.columns) == ["truth", "bias", "RMSE", "SD", "mean SE", "coverage", "MC s.e."]
-    assert study.table["coverage"].isna().tolist() == [True, True, False, False, False]
-    fig = mc.distributions_figure(study)
-    shown = [ax for ax in fig.axes if ax.get_visible()]
-    assert len(fig.axes) == 8 and len(shown) == 5
-    assert shown[0].get_title() == f"ACF (NACE {ACF_CODE})\nlabour elasticity"
-    plt.close(fig)
-
-
-def test_describe_without_flags(serial_draws):
-    draws = serial_draws.assign(se=np.nan, notes=0)  # no standard errors: no coverage to flag
-    study = mc.describe(draws, replications=2, firms=900, n_pairs=120, acf_bootstrap=0)
-    assert study.flags["mc_any_cov_low"] is False and study.flags["mc_has_run_notes"] is False
-    assert study.texts["mc_cov_low_names"] == "" and study.run_notes_markdown == ""
-    assert study.numbers["mc_failed"] == int(harness.summarise(draws)["failed"].sum())
-    pd.testing.assert_frame_equal(study.summary, harness.summarise(draws))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # the figure draws without NaN warnings
-        plt.close(mc.distributions_figure(study))
