@@ -15,9 +15,10 @@ holding each firm's latent terms fixed), in every scenario of
 parameters on the same firms. The truth of a coefficient is the generator's (the structural
 coefficient, holding the latent terms fixed, when an export potential or regional shocks are
 left out of the model), and NaN when the response is not the estimating models' (``form`` other
-than ``"quadratic"``: no true parameter exists); its rows then have no coverage. The Monte Carlo
-appendix runs the same replication (:func:`clusterpolicy.checks.montecarlo.replicate_internationalization`),
-so both studies draw the same data from the same seed.
+than ``"quadratic"``: no true parameter exists); its rows then have no coverage. A study-2
+cell of the Monte Carlo grid runs the same replication
+(:func:`clusterpolicy.checks.grid.replicate_tech`), so the grid's cell of a world *is* this
+study for that world (:func:`results_from_table` reads it back).
 
 :func:`monte_carlo` runs it with :func:`.harness.simulate` and returns
 :class:`MonteCarloResults`: the harness's table and the views chapter 05 reads (draws with
