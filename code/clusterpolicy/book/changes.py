@@ -24,8 +24,8 @@ from typing import Any
 
 import pandas as pd
 
-#: The page that reports on the execution itself (seconds, timestamps, paths of the run): its
-#: values describe how the run went, not its results, and move on every run.
+#: The page that reports on the execution itself, whose values (seconds, timestamps, paths of
+#: the run) describe how the run went, not its results, and move on every run.
 EXECUTION_REPORT = "chapters/appendix_reproducibility"
 
 #: Glued values are numbers, flags, short texts and Markdown tables.
@@ -40,7 +40,7 @@ class Moved:
     ----------
     page, name : str
         Where the value is glued.
-    before, after : value
+    before, after : object
         The two values (None where the value is absent from one run).
     difference : float or None
         ``after - before`` for numbers.

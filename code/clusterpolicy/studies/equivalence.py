@@ -43,11 +43,11 @@ __all__ = [
 LEVEL = 0.05
 #: Power at which the minimum detectable difference is stated.
 POWER = 0.8
-#: Equivalence shown: the difference lies within the bounds.
+#: Equivalence shown, the difference lying within the bounds.
 NO_DIFFERENCE = "no difference"
 #: The difference is significantly different from zero (and not within the bounds).
 DIFFERS = "differs"
-#: Neither: no difference shown, none excluded.
+#: Neither outcome, no difference shown and none excluded.
 NOT_DETECTED = "not detected"
 #: The outcomes of :func:`equivalence`, in the order of the rule.
 OUTCOMES = (NO_DIFFERENCE, DIFFERS, NOT_DETECTED)
