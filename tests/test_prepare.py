@@ -1,0 +1,365 @@
+"""``prepare``: a raw extract made from the default synthetic data (Dutch-like column names,
+euro, nominal prices, VAT-formatted identifiers, dates as text) is prepared back to the
+canonical data; each user-fixable problem is a clear error and leaves ``--out`` untouched."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from clusterpolicy.book.build import load_params_file
+from clusterpolicy.cli import main
+from clusterpolicy.data.prepare import prepare, years_of
+from clusterpolicy.data.read import check_file
+from clusterpolicy.data.recipe import PrepareError, load_recipe
+
+ROOT = Path(__file__).resolve().parents[1]
+SYNTHETIC = ROOT / "data" / "synthetic"
+N_FIRMS = 200
+BASE_YEAR = 2015
+MONEY = ("value_added", "capital", "materials", "wage_bill", "investment", "exports")
+SERIES = {"value_added": "p_va", "materials": "p_int", "capital": "p_inv", "investment": "p_inv",
+          "wage_bill": "p_va", "exports": "p_va"}
+PANEL_RAW = {"firm_id": "ondernemingsnummer", "year": "boekjaar", "nace2": "nace",
+             "value_added": "toegevoegde_waarde", "employment": "vte",
+             "capital": "materiele_vaste_activa", "materials": "handelsgoederen",
+             "wage_bill": "personeelskosten", "investment": "investeringen",
+             "founding_year": "oprichtingsdatum", "exports": "uitvoer", "patents": "octrooien"}
+MEMBER_RAW = {"firm_id": "btw_nummer", "cluster": "cluster", "join": "lid_sinds",
+              "exit": "lid_tot"}
+
+
+def _number(firm: str) -> int:
+    """The enterprise number a synthetic firm gets: 0123xxxxxx (a leading zero to lose)."""
+    return 123_000_000 + int(firm[1:])
+
+
+def _canonical() -> tuple[pd.DataFrame, pd.DataFrame]:
+    panel = pd.read_parquet(SYNTHETIC / "panel.parquet")
+    members = pd.read_csv(SYNTHETIC / "membership.csv", dtype={"firm_id": str})
+    # The first firms that are members and the first that are not: both kinds in a small panel.
+    in_clusters = sorted(set(members["firm_id"]))[: N_FIRMS // 2]
+    others = sorted(set(panel["firm_id"]) - set(members["firm_id"]))[: N_FIRMS // 2]
+    keep = set(in_clusters) | set(others)
+    panel = panel[panel["firm_id"].isin(keep)].reset_index(drop=True)
+    members = members[members["firm_id"].isin(keep)].reset_index(drop=True)
+    for frame in (panel, members):
+        frame["firm_id"] = frame["firm_id"].map(lambda f: f"{_number(f):010d}")
+    return panel, members
+
+
+def _index(panel: pd.DataFrame) -> pd.DataFrame:
+    """A made-up index per industry and year, not 1 in the base year (so rescaling matters)."""
+    rows = []
+    for nace in sorted(panel["nace2"].unique()):
+        for year in range(2010, 2023):
+            k = int(nace) % 7
+            rows.append({"nace2": int(nace), "year": year,
+                         "p_va": 80 * (1 + 0.02 * k) * 1.03 ** (year - 2010),
+                         "p_int": 95 + 2.5 * (year - 2010) + k,
+                         "p_inv": 110 * 1.01 ** (year - 2010) - k})
+    return pd.DataFrame(rows)
+
+
+def _raw(panel: pd.DataFrame, members: pd.DataFrame, index: pd.DataFrame
+         ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The canonical data as a raw extract: euro, current prices, Dutch-like names, ids as a
+    number (panel) and as VAT text (members), dates."""
+    raw = panel.copy()
+    idx = index.assign(nace2=index["nace2"].map(lambda n: f"{n:02d}")).set_index(["nace2", "year"])
+    base = idx.xs(BASE_YEAR, level="year")
+    for money in MONEY:
+        col = SERIES[money]
+        level = idx[col].reindex(pd.MultiIndex.from_frame(raw[["nace2", "year"]])).to_numpy()
+        raw[money] = raw[money] * 1000 * level / base[col].reindex(raw["nace2"]).to_numpy()
+    raw["firm_id"] = raw["firm_id"].astype("int64")  # the leading zero is lost
+    raw["nace2"] = raw["nace2"].astype("int64")
+    raw["founding_year"] = pd.to_datetime(
+        {"year": raw["founding_year"], "month": 6, "day": 15}).dt.strftime("%d/%m/%Y")
+    raw["gemeente"] = "Liège"  # a non-ASCII extra column: the encoding matters
+    raw = raw.rename(columns=PANEL_RAW)
+    mem = pd.DataFrame({
+        "btw_nummer": members["firm_id"].map(lambda s: f"BE {s[:4]}.{s[4:7]}.{s[7:]}"),
+        "cluster": members["cluster"],
+        "lid_sinds": members["join_year"].map(lambda y: f"{int(y)}-03-01"),
+        "lid_tot": members["exit_year"].map(lambda y: "" if pd.isna(y) else f"{int(y)}-01-01"),
+    })
+    return raw, mem
+
+
+def _write(frame: pd.DataFrame, path: Path, fmt: str) -> dict:
+    """Write a raw file; returns the recipe's csv options for it."""
+    if fmt in {"csv", "csv.gz"}:
+        frame.to_csv(path, sep=";", decimal=",", encoding="latin-1", index=False)
+        return {"csv": {"delimiter": ";", "decimal": ",", "encoding": "latin-1"}}
+    if fmt == "parquet":
+        frame.to_parquet(path, index=False)
+        return {}
+    out = frame.copy()
+    for col in ("oprichtingsdatum", "lid_sinds", "lid_tot"):
+        if col in out:  # Stata holds dates as dates
+            out[col] = pd.to_datetime(out[col].replace("", None), dayfirst=True, format="mixed")
+    out.to_stata(path, write_index=False, version=118,
+                 convert_dates={c: "td" for c in ("oprichtingsdatum", "lid_sinds", "lid_tot")
+                                if c in out})
+    return {}
+
+
+@pytest.fixture(scope="module")
+def canonical() -> tuple[pd.DataFrame, pd.DataFrame]:
+    return _canonical()
+
+
+def _extract(folder: Path, canonical, fmt: str = "csv", **changes) -> Path:
+    """Write a raw extract and its recipe to ``folder``; ``changes`` edit the recipe."""
+    panel, members = canonical
+    folder.mkdir(parents=True, exist_ok=True)
+    index = _index(panel)
+    raw_panel, raw_members = _raw(panel, members, index)
+    index.to_csv(folder / "deflators.csv", index=False)
+    opts_p = _write(raw_panel, folder / f"accounts.{fmt}", fmt)
+    opts_m = _write(raw_members, folder / f"members.{fmt}", fmt)
+    recipe = {
+        "panel": {"path": f"accounts.{fmt}", **opts_p, "columns": dict(PANEL_RAW),
+                  "money_scale": 0.001,
+                  "deflators": {"path": "deflators.csv", "base_year": BASE_YEAR,
+                                "series": dict(SERIES)}},
+        "firm_ids": {"digits_only": True, "zero_pad": 10},
+        "membership": {"path": f"members.{fmt}", **opts_m, "columns": dict(MEMBER_RAW)},
+        "clusters": ["Catalisti", "SIM", "VIL", "Flux50", "Flanders' FOOD", "De Blauwe Cluster", "MEDVIA"],
+    }
+    for key, value in changes.items():
+        node = recipe
+        *parents, last = key.split(".")
+        for p in parents:
+            node = node[p]
+        if value is None:
+            del node[last]
+        else:
+            node[last] = value
+    path = folder / "recipe.yml"
+    path.write_text(yaml.safe_dump(recipe, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+# ----------------------------------------------------------------------------------------------
+# Round trip
+# ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("fmt", ["csv", "csv.gz", "parquet", "dta"])
+def test_prepare_recovers_the_canonical_data(tmp_path, canonical, fmt, monkeypatch):
+    recipe = _extract(tmp_path / "raw", canonical, fmt)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # relative paths are relative to the recipe, not the shell
+    out = tmp_path / "prepared"
+    assert main(["prepare", str(recipe), "--out", str(out)]) == 0
+
+    panel, members = canonical
+    got = pd.read_parquet(out / "panel.parquet")
+    assert list(got.columns) == list(panel.columns)
+    pd.testing.assert_series_equal(got["firm_id"].astype(str), panel["firm_id"].astype(str),
+                                   check_dtype=False)
+    for col in ("year", "founding_year", "nace2"):
+        assert (got[col].astype(str) == panel[col].astype(str)).all(), col
+    for col in (*MONEY, "employment", "patents"):
+        np.testing.assert_allclose(got[col].to_numpy(float), panel[col].to_numpy(float),
+                                   rtol=1e-9, atol=1e-9, err_msg=col)
+    got_m = pd.read_csv(out / "membership.csv", dtype={"firm_id": str})
+    pd.testing.assert_frame_equal(got_m, members, check_dtype=False)
+
+    # The files pass the schemas, and run.yml is a parameters file the build accepts as is.
+    assert check_file(out / "panel.parquet", "panel")[0].ok
+    assert check_file(out / "membership.csv", "membership", panel=out / "panel.parquet")[0].ok
+    params = load_params_file(out / "run.yml")
+    assert params["panel_path"] == str((out / "panel.parquet").resolve())
+    assert params["membership_path"] == str((out / "membership.csv").resolve())
+    assert "Flanders' FOOD" in params["clusters"]
+
+    report = json.loads((out / "prepare_report.json").read_text(encoding="utf-8"))
+    steps = {(s["file"], s["step"]) for s in report["steps"]}
+    assert {("panel", "rename"), ("panel", "ids"), ("panel", "scale"), ("panel", "deflate"),
+            ("panel", "years"), ("membership", "ids"), ("membership", "years")} <= steps
+    deflated = [s for s in report["steps"] if s["step"] == "deflate"]
+    assert len(deflated) == len(MONEY) and all("p_" in s["detail"] for s in deflated)
+    ids = next(s for s in report["steps"] if s["file"] == "membership" and s["step"] == "ids")
+    assert ids["rows"] == len(members)  # every VAT string was rewritten
+    assert "| panel | deflate |" in (out / "prepare_report.md").read_text(encoding="utf-8")
+
+
+def test_years_of_reads_years_and_dates():
+    values = pd.Series([2017, 2017.0, "2017", "2017-03-15", "15/03/2017", "15.03.2017",
+                        "2017-03-15 00:00:00", pd.Timestamp("2017-12-31"), None, "soon"],
+                       dtype="object")
+    years, bad, dates = years_of(values)
+    assert years.iloc[:8].tolist() == [2017] * 8
+    assert years.iloc[8] is pd.NA
+    assert bad.tolist() == [9]
+    assert dates == 5
+
+
+# ----------------------------------------------------------------------------------------------
+# Failures: each a clear error, exit status 2, nothing written
+# ----------------------------------------------------------------------------------------------
+def _error(tmp_path: Path, recipe: Path, capsys) -> str:
+    out = tmp_path / "prepared"
+    assert main(["prepare", str(recipe), "--out", str(out)]) == 2
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".prepared")]
+    return capsys.readouterr().err
+
+
+def test_unknown_recipe_key_lists_the_known_ones(tmp_path, canonical, capsys):
+    recipe = _extract(tmp_path, canonical, **{"panel.money_scal": 0.001})
+    err = _error(tmp_path, recipe, capsys)
+    assert "panel.money_scal" in err and "unknown recipe key" in err
+    assert "money_scale" in err and "deflators" in err
+
+
+def test_unknown_column_key_lists_the_canonical_names(tmp_path, canonical):
+    recipe = _extract(tmp_path, canonical, **{"panel.columns.turnover": "omzet"})
+    with pytest.raises(PrepareError, match="panel.columns.turnover") as exc:
+        load_recipe(recipe)
+    assert "value_added" in str(exc.value)
+
+
+def test_missing_required_column_mapping(tmp_path, canonical):
+    recipe = _extract(tmp_path, canonical, **{"panel.columns.capital": None})
+    with pytest.raises(PrepareError, match="panel.columns.capital.*required recipe key"):
+        load_recipe(recipe)
+
+
+def test_absent_column_names_both(tmp_path, canonical, capsys):
+    recipe = _extract(tmp_path, canonical, **{"panel.columns.employment": "fte"})
+    err = _error(tmp_path, recipe, capsys)
+    assert "accounts.csv" in err and "'fte' not found" in err
+    assert "panel.columns.employment" in err
+
+
+def test_wrong_encoding_is_named(tmp_path, canonical, capsys):
+    recipe = _extract(tmp_path, canonical, **{"panel.csv": {"delimiter": ";", "decimal": ","}})
+    err = _error(tmp_path, recipe, capsys)
+    assert "encoding 'utf-8'" in err and "latin-1" in err
+
+
+def test_wrong_decimal_mark_is_named(tmp_path, canonical, capsys):
+    recipe = _extract(tmp_path, canonical, **{"panel.csv": {"delimiter": ";",
+                                                            "encoding": "latin-1"}})
+    err = _error(tmp_path, recipe, capsys)
+    assert "toegevoegde_waarde" in err and "must be a number" in err and "data row 1" in err
+
+
+def test_missing_industry_years_are_listed(tmp_path, canonical, capsys):
+    recipe = _extract(tmp_path, canonical)
+    index = pd.read_csv(tmp_path / "deflators.csv")
+    nace = int(canonical[0]["nace2"].iloc[0])
+    index = index[~((index["nace2"] == nace) & index["year"].isin([2019, 2020]))]
+    index.to_csv(tmp_path / "deflators.csv", index=False)
+    err = _error(tmp_path, recipe, capsys)
+    assert "every industry-year of the panel must have an index" in err
+    assert f"nace2='{nace:02d}', year=2019" in err and f"nace2='{nace:02d}', year=2020" in err
+    assert "deflators.csv" in err
+
+
+def test_base_year_outside_the_index_file(tmp_path, canonical, capsys):
+    recipe = _extract(tmp_path, canonical, **{"panel.deflators.base_year": 1990})
+    err = _error(tmp_path, recipe, capsys)
+    assert "base year 1990 must be in the index file (it holds 2010–2022)" in err
+
+
+def _add_members(tmp_path: Path, rows: list[dict]) -> None:
+    path = tmp_path / "members.csv"
+    members = pd.read_csv(path, sep=";", encoding="latin-1", dtype=str, keep_default_na=False)
+    members = pd.concat([members, pd.DataFrame(rows)], ignore_index=True)
+    members.to_csv(path, sep=";", encoding="latin-1", index=False)
+
+
+def test_unknown_member_stops_by_default(tmp_path, canonical, capsys):
+    recipe = _extract(tmp_path, canonical)
+    _add_members(tmp_path, [{"btw_nummer": "BE 0999.999.999", "cluster": "SIM",
+                             "lid_sinds": "2017-01-01", "lid_tot": ""}])
+    err = _error(tmp_path, recipe, capsys)
+    assert "every member must be a firm of the panel" in err and "'0999999999'" in err
+    assert "btw_nummer" in err and "unknown_firms: drop" in err
+
+
+def test_unknown_member_dropped_and_reported(tmp_path, canonical):
+    recipe = _extract(tmp_path, canonical, **{"membership.unknown_firms": "drop"})
+    _add_members(tmp_path, [{"btw_nummer": f"BE 0999.999.99{i}", "cluster": "SIM",
+                             "lid_sinds": "2017-01-01", "lid_tot": ""} for i in range(3)])
+    report = prepare(recipe, tmp_path / "prepared")
+    drop = [s for s in report.steps if s.step == "drop"]
+    assert len(drop) == 1 and drop[0].rows == 3 and "0999999990" in drop[0].detail
+    got = pd.read_csv(tmp_path / "prepared" / "membership.csv", dtype={"firm_id": str})
+    assert len(got) == len(canonical[1])
+
+
+def test_duplicate_member_stops_by_default_or_keeps_the_first_join(tmp_path, canonical, capsys):
+    members = canonical[1]
+    first = members.iloc[0]
+    vat = f"BE {first['firm_id'][:4]}.{first['firm_id'][4:7]}.{first['firm_id'][7:]}"
+    later = {"btw_nummer": vat, "cluster": first["cluster"],
+             "lid_sinds": f"{int(first['join_year']) + 1}-06-01", "lid_tot": ""}
+    recipe = _extract(tmp_path, canonical)
+    _add_members(tmp_path, [later])
+    err = _error(tmp_path, recipe, capsys)
+    assert "a firm must be listed once per cluster" in err and first["firm_id"] in err
+
+    recipe = _extract(tmp_path, canonical, **{"membership.duplicates": "drop"})
+    _add_members(tmp_path, [later])
+    report = prepare(recipe, tmp_path / "prepared")
+    drop = [s for s in report.steps if s.step == "drop"]
+    assert len(drop) == 1 and drop[0].rows == 1 and first["firm_id"] in drop[0].detail
+    got = pd.read_csv(tmp_path / "prepared" / "membership.csv", dtype={"firm_id": str})
+    pd.testing.assert_frame_equal(got, members, check_dtype=False)
+
+
+def test_bad_policy_is_an_error(tmp_path, canonical):
+    recipe = _extract(tmp_path, canonical, **{"membership.duplicates": "ignore"})
+    with pytest.raises(PrepareError, match="must be one of stop, drop"):
+        load_recipe(recipe)
+
+
+def test_a_value_that_is_no_date(tmp_path, canonical, capsys):
+    recipe = _extract(tmp_path, canonical)
+    _add_members(tmp_path, [{"btw_nummer": "BE 0123.000.001", "cluster": "VIL",
+                             "lid_sinds": "spring", "lid_tot": ""}])
+    err = _error(tmp_path, recipe, capsys)
+    assert "lid_sinds" in err and "join_year must be a year or a date" in err and "'spring'" in err
+
+
+def test_prepared_files_are_checked_against_the_schemas(tmp_path, canonical, capsys):
+    recipe = _extract(tmp_path, canonical, clusters=["SIM", "VIL"])
+    err = _error(tmp_path, recipe, capsys)
+    assert "membership" in err and "cluster" in err
+
+
+def test_excel_needs_openpyxl(tmp_path, canonical, capsys):
+    try:
+        import openpyxl  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("openpyxl is installed: the .xlsx branch reads the workbook")
+    recipe = _extract(tmp_path, canonical, **{"panel.path": "accounts.xlsx"})
+    (tmp_path / "accounts.xlsx").write_bytes(b"PK\x03\x04")
+    err = _error(tmp_path, recipe, capsys)
+    assert "openpyxl" in err and "accounts.xlsx" in err
+
+
+def test_an_earlier_output_is_replaced_but_not_another_folder(tmp_path, canonical, capsys):
+    recipe = _extract(tmp_path / "raw", canonical, "parquet")
+    out = tmp_path / "prepared"
+    prepare(recipe, out)
+    prepare(recipe, out)  # an earlier prepare output: replaced
+    assert (out / "run.yml").is_file()
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(PrepareError, match="new or empty folder"):
+        prepare(recipe, other)
+    assert (other / "notes.txt").read_text() == "mine"
