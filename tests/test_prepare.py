@@ -222,14 +222,14 @@ def test_unknown_recipe_key_lists_the_known_ones(tmp_path, canonical, capsys):
 
 def test_unknown_column_key_lists_the_canonical_names(tmp_path, canonical):
     recipe = _extract(tmp_path, canonical, **{"panel.columns.turnover": "omzet"})
-    with pytest.raises(PrepareError, match="panel.columns.turnover") as exc:
+    with pytest.raises(PrepareError, match=r"panel\.columns\.turnover") as exc:
         load_recipe(recipe)
     assert "value_added" in str(exc.value)
 
 
 def test_missing_required_column_mapping(tmp_path, canonical):
     recipe = _extract(tmp_path, canonical, **{"panel.columns.capital": None})
-    with pytest.raises(PrepareError, match="panel.columns.capital.*required recipe key"):
+    with pytest.raises(PrepareError, match=r"panel\.columns\.capital.*required recipe key"):
         load_recipe(recipe)
 
 
@@ -363,3 +363,28 @@ def test_an_earlier_output_is_replaced_but_not_another_folder(tmp_path, canonica
     with pytest.raises(PrepareError, match="new or empty folder"):
         prepare(recipe, other)
     assert (other / "notes.txt").read_text() == "mine"
+
+
+def test_an_industry_without_its_base_year(tmp_path, canonical, capsys):
+    recipe = _extract(tmp_path, canonical)
+    index = pd.read_csv(tmp_path / "deflators.csv")
+    nace = int(canonical[0]["nace2"].iloc[0])
+    index[~((index["nace2"] == nace) & (index["year"] == BASE_YEAR))].to_csv(
+        tmp_path / "deflators.csv", index=False)
+    err = _error(tmp_path, recipe, capsys)
+    assert f"nace2='{nace:02d}', year={BASE_YEAR} (the base year)" in err
+
+
+def test_techfirms_section(tmp_path, canonical):
+    tech = pd.read_csv(SYNTHETIC / "techfirms.csv", dtype={"firm_id": str})
+    raw = tech.rename(columns={"firm_id": "bedrijf", "employees": "werknemers"})
+    raw["bedrijf"] = raw["bedrijf"].str.replace(r"\D", "", regex=True)
+    raw.to_parquet(tmp_path / "tech.parquet", index=False)
+    columns = {c: c for c in tech.columns} | {"firm_id": "bedrijf", "employees": "werknemers"}
+    recipe = _extract(tmp_path, canonical, "parquet",
+                      techfirms={"path": "tech.parquet", "columns": columns})
+    prepare(recipe, tmp_path / "prepared")
+    got = pd.read_csv(tmp_path / "prepared" / "techfirms.csv", dtype={"firm_id": str})
+    assert got["firm_id"].str.len().eq(10).all() and len(got) == len(tech)
+    assert load_params_file(tmp_path / "prepared" / "run.yml")["techfirms_path"].endswith(
+        "techfirms.csv")

@@ -361,6 +361,8 @@ def deflate(panel: pd.DataFrame, deflators: Deflators, report: PrepareReport) ->
     """
     src = deflators.source
     raw = read_raw(src)
+    report.inputs.append({"input": "deflators", "path": str(src.path), "format": src.fmt,
+                          "rows": len(raw), "sha256": sha256_file(src.path)})
     idx = _select(raw, src, {}, "deflators", PrepareReport(""))
     idx = _nace(idx, "deflators", PrepareReport(""))
     idx = _numbers(idx, ["year", *deflators.series.values()], src.path, {})
@@ -385,25 +387,23 @@ def deflate(panel: pd.DataFrame, deflators: Deflators, report: PrepareReport) ->
         at_base = base[column].reindex(out["nace2"]).to_numpy()
         missing = np.isnan(level) | np.isnan(at_base)
         if missing.any():
-            pairs = out.loc[missing, ["nace2", "year"]].drop_duplicates()
+            pairs = out.loc[np.isnan(level), ["nace2", "year"]].drop_duplicates()
             nobase = sorted(set(out.loc[np.isnan(at_base), "nace2"]))
-            listing = [f"nace2={n!r}, year={y}" for n, y in pairs.itertuples(index=False)]
-            listing = sorted(listing)
-            if nobase:
-                listing = [f"nace2={n!r}, year={deflators.base_year} (base year)"
-                           for n in nobase] + listing
+            listing = [f"nace2={n!r}, year={deflators.base_year} (the base year)"
+                       for n in nobase]
+            listing += sorted(f"nace2={n!r}, year={y}" for n, y in pairs.itertuples(index=False))
+            shown = 20
             raise PrepareError([Failure(
                 str(src.path), column, f"every industry-year of the panel must have an index "
-                f"(to deflate {money})", int(missing.sum()),
-                [f"missing industry-years ({len(listing)}): " + "; ".join(listing[:20])
-                 + (" ..." if len(listing) > 20 else "")],
-                hint="add the rows to the index file; the panel's rows are never dropped "
-                     "silently")])
+                f"(to deflate {money}; {int(missing.sum()):,} panel rows have none)",
+                len(listing), listing[:shown],
+                hint="add the missing industry-years to the index file; panel rows are never "
+                     "dropped silently", unit="industry-year")])
         factor = level / at_base
         out[money] = out[money] / factor
         used = idx[column]
         report.add("panel", "deflate", f"{money} ÷ {column} rescaled to {deflators.base_year} = 1 "
-                   f"(index years {int(out['year'].min())}–{int(out['year'].max())}, "
+                   f"(panel years {int(out['year'].min())}–{int(out['year'].max())}, "
                    f"rescaled index range {np.nanmin(factor):.4g}–{np.nanmax(factor):.4g}, "
                    f"raw index range {used.min():.4g}–{used.max():.4g})",
                    int(out[money].notna().sum()))
@@ -503,6 +503,18 @@ def prepare_techfirms(recipe: Recipe, report: PrepareReport) -> pd.DataFrame:
 # ----------------------------------------------------------------------------------------------
 # Writing
 # ----------------------------------------------------------------------------------------------
+def _typed(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """Years and other integers written as integers (a CSV column with a gap reads as floats);
+    a value that is not whole is left as it is for the schema check to name."""
+    out = frame.copy()
+    for spec in SPECS[kind]:
+        if spec.kind == "int" and spec.name in out and pd.api.types.is_float_dtype(out[spec.name]):
+            col = out[spec.name]
+            if ((col.dropna() % 1) == 0).all():
+                out[spec.name] = col.astype("Int64")
+    return out
+
+
 def _write(frame: pd.DataFrame, path: Path) -> None:
     """Parquet or UTF-8, comma-separated CSV with '.' decimals: the canonical formats."""
     if path.suffix == ".parquet":
@@ -560,7 +572,7 @@ def prepare(recipe_path: str | os.PathLike[str], out: str | os.PathLike[str]) ->
         frames["techfirms"] = prepare_techfirms(recipe, report)
     for kind, frame in frames.items():
         order = [s.name for s in SPECS[kind] if s.name in frame]
-        frames[kind] = frame[order + [c for c in frame.columns if c not in order]]
+        frames[kind] = _typed(frame[order + [c for c in frame.columns if c not in order]], kind)
 
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
