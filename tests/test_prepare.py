@@ -335,7 +335,8 @@ def test_a_value_that_is_no_date(tmp_path, canonical, capsys):
 def test_prepared_files_are_checked_against_the_schemas(tmp_path, canonical, capsys):
     recipe = _extract(tmp_path, canonical, clusters=["SIM", "VIL"])
     err = _error(tmp_path, recipe, capsys)
-    assert "membership" in err and "cluster" in err
+    assert "membership.csv as prepared from" in err and "members.csv" in err
+    assert "cluster must be one of the run's clusters: SIM, VIL" in err and "'Catalisti'" in err
 
 
 def test_excel_needs_openpyxl(tmp_path, canonical, capsys):

@@ -366,6 +366,11 @@ def deflate(panel: pd.DataFrame, deflators: Deflators, report: PrepareReport) ->
     idx = _select(raw, src, {}, "deflators", PrepareReport(""))
     idx = _nace(idx, "deflators", PrepareReport(""))
     idx = _numbers(idx, ["year", *deflators.series.values()], src.path, {})
+    for col in ("nace2", "year"):
+        gap = np.flatnonzero(idx[col].isna().to_numpy())
+        if gap.size:
+            raise _fail(src.path, col, f"{col} must not be missing in the index file", gap,
+                        idx, ["nace2", "year"])
     idx["year"] = idx["year"].astype("int64")
     years = sorted(idx["year"].unique())
     if deflators.base_year not in years:
@@ -589,6 +594,13 @@ def prepare(recipe_path: str | os.PathLike[str], out: str | os.PathLike[str]) ->
             if kind == "panel":
                 checked = typed
             if not check.ok:
+                # The checked file lives in the temporary folder, which is removed: name the
+                # output and its raw file instead.
+                for failure in check.failures:
+                    failure.file = f"{OUTPUT_FILES[kind]} as prepared from {sources[kind]}"
+                    failure.hint = failure.hint or (
+                        "lines are those of the prepared file: the raw file's rows in their "
+                        "order, less the rows the report drops")
                 raise PrepareError(check.failures, f"the {kind} prepared from {sources[kind]} "
                                    f"breaks the {kind} schema")
             report.outputs.append({"input": kind, "file": OUTPUT_FILES[kind], "rows": len(frame),
