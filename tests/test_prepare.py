@@ -5,6 +5,7 @@ canonical data; each user-fixable problem is a clear error and leaves ``--out`` 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -339,17 +340,15 @@ def test_prepared_files_are_checked_against_the_schemas(tmp_path, canonical, cap
     assert "cluster must be one of the run's clusters: SIM, VIL" in err and "'Catalisti'" in err
 
 
-def test_excel_needs_openpyxl(tmp_path, canonical, capsys):
-    try:
-        import openpyxl  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("openpyxl is installed: the .xlsx branch reads the workbook")
-    recipe = _extract(tmp_path, canonical, **{"panel.path": "accounts.xlsx"})
+def test_excel_needs_openpyxl(tmp_path, canonical, capsys, monkeypatch):
+    # openpyxl is not pinned yet: without it the .xlsx branch must say what is missing
+    # (a None entry in sys.modules makes the import fail whether or not it is installed).
+    monkeypatch.setitem(sys.modules, "openpyxl", None)
+    recipe = _extract(tmp_path, canonical, **{"panel.path": "accounts.xlsx",
+                                              "panel.sheet": "accounts"})
     (tmp_path / "accounts.xlsx").write_bytes(b"PK\x03\x04")
     err = _error(tmp_path, recipe, capsys)
-    assert "openpyxl" in err and "accounts.xlsx" in err
+    assert "needs the package openpyxl, which is not installed" in err and "accounts.xlsx" in err
 
 
 def test_an_earlier_output_is_replaced_but_not_another_folder(tmp_path, canonical, capsys):
