@@ -182,6 +182,9 @@ def test_prepare_recovers_the_canonical_data(tmp_path, canonical, fmt, monkeypat
     assert "Flanders' FOOD" in params["clusters"]
 
     report = json.loads((out / "prepare_report.json").read_text(encoding="utf-8"))
+    assert report["options"]["deflators"]["base_year"] == BASE_YEAR
+    assert report["options"]["membership"] == {"unknown_firms": "stop", "duplicates": "stop"}
+    assert [i["input"] for i in report["inputs"]] == ["panel", "deflators", "membership"]
     steps = {(s["file"], s["step"]) for s in report["steps"]}
     assert {("panel", "rename"), ("panel", "ids"), ("panel", "scale"), ("panel", "deflate"),
             ("panel", "years"), ("membership", "ids"), ("membership", "years")} <= steps
@@ -239,6 +242,27 @@ def test_absent_column_names_both(tmp_path, canonical, capsys):
     err = _error(tmp_path, recipe, capsys)
     assert "accounts.csv" in err and "'fte' not found" in err
     assert "panel.columns.employment" in err
+
+
+def test_absent_id_column_in_a_csv_file(tmp_path, canonical, capsys):
+    recipe = _extract(tmp_path, canonical, **{"membership.columns.firm_id": "vat"})
+    err = _error(tmp_path, recipe, capsys)
+    assert "members.csv" in err and "membership.columns.firm_id: 'vat' not found" in err
+
+
+def test_wrong_delimiter_hints_at_the_recipe(tmp_path, canonical, capsys):
+    recipe = _extract(tmp_path, canonical, **{"panel.csv": {"encoding": "latin-1"}})
+    err = _error(tmp_path, recipe, capsys)
+    assert "single column" in err and "delimiter" in err
+
+
+def test_options_of_another_format_are_errors(tmp_path, canonical):
+    recipe = _extract(tmp_path, canonical, "parquet", **{"panel.sheet": "accounts",
+                                                         "membership.csv": {"delimiter": ";"}})
+    with pytest.raises(PrepareError) as exc:
+        load_recipe(recipe)
+    assert "panel.sheet applies to .xlsx files only" in str(exc.value)
+    assert "membership.csv applies to .csv and .csv.gz files only" in str(exc.value)
 
 
 def test_wrong_encoding_is_named(tmp_path, canonical, capsys):
@@ -344,7 +368,7 @@ def test_excel_needs_openpyxl(tmp_path, canonical, capsys, monkeypatch):
     # openpyxl is not pinned yet: without it the .xlsx branch must say what is missing
     # (a None entry in sys.modules makes the import fail whether or not it is installed).
     monkeypatch.setitem(sys.modules, "openpyxl", None)
-    recipe = _extract(tmp_path, canonical, **{"panel.path": "accounts.xlsx",
+    recipe = _extract(tmp_path, canonical, **{"panel.path": "accounts.xlsx", "panel.csv": None,
                                               "panel.sheet": "accounts"})
     (tmp_path / "accounts.xlsx").write_bytes(b"PK\x03\x04")
     err = _error(tmp_path, recipe, capsys)

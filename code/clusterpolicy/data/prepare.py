@@ -87,6 +87,7 @@ class PrepareReport:
     """Every transformation applied and every row changed or dropped, by reason and count."""
 
     recipe: str
+    options: dict[str, Any] = field(default_factory=dict)
     inputs: list[dict[str, Any]] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
     outputs: list[dict[str, Any]] = field(default_factory=list)
@@ -95,7 +96,7 @@ class PrepareReport:
         self.steps.append(Step(file, step, detail, int(rows)))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"recipe": self.recipe, "inputs": self.inputs,
+        return {"recipe": self.recipe, "options": self.options, "inputs": self.inputs,
                 "steps": [vars(s) for s in self.steps], "outputs": self.outputs}
 
     def markdown(self) -> str:
@@ -152,12 +153,15 @@ def read_raw(source: Source) -> pd.DataFrame:
     fmt = source.fmt
     try:
         if fmt == "csv":
+            opts = {"sep": source.csv.delimiter, "decimal": source.csv.decimal,
+                    "encoding": source.csv.encoding, "compression": "infer"}
+            # The header first: a text type for a column the file lacks would stop pandas
+            # before the clearer report of absent columns (:func:`_select`).
+            header = set(pd.read_csv(path, nrows=0, **opts).columns)
             text_cols = [source.columns[c] for c in ("firm_id", "nace2", "founding_year",
                                                      "join", "exit", "cluster")
-                         if c in source.columns]
-            return pd.read_csv(path, sep=source.csv.delimiter, decimal=source.csv.decimal,
-                               encoding=source.csv.encoding, compression="infer",
-                               dtype={c: str for c in text_cols})
+                         if c in source.columns and source.columns[c] in header]
+            return pd.read_csv(path, dtype={c: str for c in text_cols}, **opts)
         if fmt == "parquet":
             return pd.read_parquet(path)
         if fmt == "stata":
@@ -190,7 +194,9 @@ def _select(frame: pd.DataFrame, source: Source, renames: dict[str, str], input_
             str(source.path), ", ".join(raw for _, raw in missing),
             "every column the recipe names must be in the file", len(missing),
             [f"recipe {input_name}.columns.{canon}: {raw!r} not found" for canon, raw in missing]
-            + [f"the file has: {', '.join(map(str, frame.columns))[:300]}"], unit="column")])
+            + [f"the file has: {', '.join(map(str, frame.columns))[:300]}"],
+            hint=("the file reads as a single column: check the recipe's csv: {delimiter: ...}"
+                  if source.fmt == "csv" and len(frame.columns) == 1 else ""), unit="column")])
     out = pd.DataFrame({renames.get(canon, canon): frame[raw].reset_index(drop=True)
                         for canon, raw in source.columns.items()})
     moved = [f"{raw} → {renames.get(canon, canon)}" for canon, raw in source.columns.items()
@@ -569,7 +575,17 @@ def prepare(recipe_path: str | os.PathLike[str], out: str | os.PathLike[str]) ->
             target / f"{REPORT_NAME}.json").is_file())):
         raise _fail(target, "(folder)", "--out must be a new or empty folder, or one that an "
                     "earlier prepare wrote", hint="choose another folder")
-    report = PrepareReport(str(recipe.path))
+    defl = recipe.panel.deflators
+    report = PrepareReport(str(recipe.path), {
+        "money_scale": recipe.panel.money_scale,
+        "deflators": None if defl is None else {"path": str(defl.source.path),
+                                                "base_year": defl.base_year,
+                                                "series": dict(defl.series)},
+        "firm_ids": {"digits_only": recipe.firm_ids.digits_only,
+                     "zero_pad": recipe.firm_ids.zero_pad},
+        "membership": {"unknown_firms": recipe.membership.unknown_firms,
+                       "duplicates": recipe.membership.duplicates},
+        "clusters": list(recipe.clusters or DEFAULT_CLUSTERS)})
     clusters = list(recipe.clusters or DEFAULT_CLUSTERS)
     frames = {"panel": prepare_panel(recipe, report)}
     frames["membership"] = prepare_membership(recipe, frames["panel"], report)

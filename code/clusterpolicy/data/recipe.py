@@ -190,6 +190,14 @@ class _Checker:
         csv = CsvOptions(**{k: str(v) for k, v in csv_raw.items()
                             if k in ("delimiter", "decimal", "encoding")})
         sheet = raw.get("sheet")
+        # An option that does not apply to the file's format would be ignored silently.
+        fmt = next((f for e, f in FORMATS if path and path.name.lower().endswith(e)), None)
+        if sheet is not None and fmt not in (None, "excel"):
+            self.fail(f"{key}.sheet", f"{key}.sheet applies to .xlsx files only",
+                       [f"the file is {path.name if path else '?'}"])
+        if "csv" in raw and fmt not in (None, "csv"):
+            self.fail(f"{key}.csv", f"{key}.csv applies to .csv and .csv.gz files only",
+                       [f"the file is {path.name if path else '?'}"])
         if path is None or "columns" not in raw:
             return None, raw
         return Source(path, {k: str(v) for k, v in columns.items()}, csv,
