@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from clusterpolicy.book.build import load_params_file
+from clusterpolicy.book.parameters import SHARED
 from clusterpolicy.cli import main
 from clusterpolicy.data.prepare import prepare, years_of
 from clusterpolicy.data.read import check_file
@@ -180,6 +181,7 @@ def test_prepare_recovers_the_canonical_data(tmp_path, canonical, fmt, monkeypat
     assert params["panel_path"] == str((out / "panel.parquet").resolve())
     assert params["membership_path"] == str((out / "membership.csv").resolve())
     assert "Flanders' FOOD" in params["clusters"]
+    assert set(params) <= set(SHARED)  # shared parameters: every chapter that names one gets it
 
     report = json.loads((out / "prepare_report.json").read_text(encoding="utf-8"))
     assert report["options"]["deflators"]["base_year"] == BASE_YEAR
@@ -288,6 +290,15 @@ def test_missing_industry_years_are_listed(tmp_path, canonical, capsys):
     assert "every industry-year of the panel must have an index" in err
     assert f"nace2='{nace:02d}', year=2019" in err and f"nace2='{nace:02d}', year=2020" in err
     assert "deflators.csv" in err
+
+
+def test_a_price_index_must_be_positive(tmp_path, canonical, capsys):
+    recipe = _extract(tmp_path, canonical)
+    index = pd.read_csv(tmp_path / "deflators.csv")
+    index.loc[3, "p_int"] = 0.0
+    index.to_csv(tmp_path / "deflators.csv", index=False)
+    err = _error(tmp_path, recipe, capsys)
+    assert "a price index must be positive (p_int > 0)" in err and "data row 4" in err
 
 
 def test_base_year_outside_the_index_file(tmp_path, canonical, capsys):

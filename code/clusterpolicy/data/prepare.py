@@ -355,7 +355,8 @@ def _nace(frame: pd.DataFrame, input_name: str, report: PrepareReport) -> pd.Dat
     return out
 
 
-def deflate(panel: pd.DataFrame, deflators: Deflators, report: PrepareReport) -> pd.DataFrame:
+def deflate(panel: pd.DataFrame, deflators: Deflators, report: PrepareReport,
+            panel_file: Path | str = "panel") -> pd.DataFrame:
     """Divide each money column by its price index, rescaled so that the base year is 1 in
     every industry.
 
@@ -387,8 +388,19 @@ def deflate(panel: pd.DataFrame, deflators: Deflators, report: PrepareReport) ->
     if dup.size:
         raise _fail(src.path, "nace2, year", "(nace2, year) must be unique in the index file",
                     dup, idx, ["nace2", "year"])
+    for column in dict.fromkeys(deflators.series.values()):
+        bad = np.flatnonzero((idx[column] <= 0).to_numpy())
+        if bad.size:
+            raise _fail(src.path, column, f"a price index must be positive ({column} > 0)", bad,
+                        idx, ["nace2", "year", column])
     base = idx[idx["year"] == deflators.base_year].set_index("nace2")
     out = panel.copy()
+    for col in ("nace2", "year"):
+        # Which index deflates a row depends on both: a gap here cannot be deflated.
+        gap = np.flatnonzero(out[col].isna().to_numpy())
+        if gap.size:
+            raise _fail(panel_file, col, f"{col} must not be missing in the panel (it picks "
+                        "the price index)", gap, out, ["firm_id", "nace2", "year"])
     keys = pd.MultiIndex.from_frame(out[["nace2", "year"]].astype({"year": "int64"}))
     table = idx.set_index(["nace2", "year"])
     for money, column in deflators.series.items():
@@ -412,11 +424,10 @@ def deflate(panel: pd.DataFrame, deflators: Deflators, report: PrepareReport) ->
                      "dropped silently", unit="industry-year")])
         factor = level / at_base
         out[money] = out[money] / factor
-        used = idx[column]
         report.add("panel", "deflate", f"{money} ÷ {column} rescaled to {deflators.base_year} = 1 "
                    f"(panel years {int(out['year'].min())}–{int(out['year'].max())}, "
-                   f"rescaled index range {np.nanmin(factor):.4g}–{np.nanmax(factor):.4g}, "
-                   f"raw index range {used.min():.4g}–{used.max():.4g})",
+                   f"index used {np.nanmin(level):.4g}–{np.nanmax(level):.4g}, "
+                   f"rescaled {np.nanmin(factor):.4g}–{np.nanmax(factor):.4g})",
                    int(out[money].notna().sum()))
     return out
 
@@ -454,7 +465,7 @@ def prepare_panel(recipe: Recipe, report: PrepareReport) -> pd.DataFrame:
         if unknown:
             raise _fail(recipe.path, "panel.deflators.series", "a deflated money column must be "
                         f"mapped in panel.columns: {', '.join(unknown)}")
-        frame = deflate(frame, recipe.panel.deflators, report)
+        frame = deflate(frame, recipe.panel.deflators, report, src.path)
     return frame
 
 
