@@ -16,7 +16,7 @@ import yaml
 from clusterpolicy.book.build import load_params_file
 from clusterpolicy.book.parameters import SHARED
 from clusterpolicy.cli import main
-from clusterpolicy.data.prepare import prepare, years_of
+from clusterpolicy.data.prepare import find_report, prepare, steps_table, years_of
 from clusterpolicy.data.read import check_file
 from clusterpolicy.data.recipe import PrepareError, load_recipe
 
@@ -423,3 +423,17 @@ def test_techfirms_section(tmp_path, canonical):
     assert got["firm_id"].str.len().eq(10).all() and len(got) == len(tech)
     assert load_params_file(tmp_path / "prepared" / "run.yml")["techfirms_path"].endswith(
         "techfirms.csv")
+
+
+def test_the_report_travels_with_the_prepared_files(tmp_path, canonical):
+    recipe = _extract(tmp_path / "raw", canonical, "parquet")
+    out = tmp_path / "prepared"
+    prepare(recipe, out)
+    report = find_report(out / "panel.parquet")
+    assert report is not None and report["current"]
+    table = steps_table(report)
+    assert list(table.columns) == ["input", "step", "what", "rows"]
+    assert (table["step"] == "deflate").sum() == len(MONEY)
+    pd.read_parquet(out / "panel.parquet").head(10).to_parquet(out / "panel.parquet")
+    assert not find_report(out / "panel.parquet")["current"]  # edited after prepare
+    assert find_report(SYNTHETIC / "panel.parquet") is None

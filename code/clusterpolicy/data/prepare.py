@@ -653,6 +653,37 @@ def prepare(recipe_path: str | os.PathLike[str], out: str | os.PathLike[str]) ->
     return report
 
 
+def find_report(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The preparation report that travels with a prepared input, for the Data chapter.
+
+    Parameters
+    ----------
+    path
+        A prepared input (``panel_path``, ...); its report is ``prepare_report.json`` beside it.
+
+    Returns
+    -------
+    dict or None
+        The report, with ``"current"`` telling whether the file is still the one ``prepare``
+        wrote (its checksum is in the report: an edit after ``prepare`` is not described by
+        it); ``None`` when the file did not come through ``prepare``.
+    """
+    file = Path(path)
+    where = file.parent / f"{REPORT_NAME}.json"
+    if not where.is_file():
+        return None
+    report = json.loads(where.read_text(encoding="utf-8"))
+    mine = [o for o in report.get("outputs", []) if o.get("file") == file.name]
+    report["current"] = bool(mine) and file.is_file() and sha256_file(file) == mine[0]["sha256"]
+    return report
+
+
+def steps_table(report: dict[str, Any]) -> pd.DataFrame:
+    """The report's transformations and drops as a table (input, step, what, rows)."""
+    return pd.DataFrame(report["steps"], columns=["file", "step", "detail", "rows"]).rename(
+        columns={"file": "input", "detail": "what"})
+
+
 def cli_prepare(recipe: str, out: str) -> int:
     """``python -m clusterpolicy prepare``: 0 on success, 2 on a problem the user can fix."""
     try:
