@@ -301,6 +301,13 @@ def test_a_price_index_must_be_positive(tmp_path, canonical, capsys):
     assert "a price index must be positive (p_int > 0)" in err and "data row 4" in err
 
 
+def test_an_index_file_of_unknown_format(tmp_path, canonical, capsys):
+    recipe = _extract(tmp_path, canonical, **{"panel.deflators.path": "deflators.txt"})
+    (tmp_path / "deflators.txt").write_text("nace2,year\n")
+    err = _error(tmp_path, recipe, capsys)
+    assert "deflators.txt" in err and "a raw file must end in one of .csv.gz, .csv" in err
+
+
 def test_base_year_outside_the_index_file(tmp_path, canonical, capsys):
     recipe = _extract(tmp_path, canonical, **{"panel.deflators.base_year": 1990})
     err = _error(tmp_path, recipe, capsys)

@@ -43,6 +43,7 @@ import yaml
 from clusterpolicy.core.provenance import sha256_file
 from clusterpolicy.data.read import MAX_EXAMPLES, Failure, check_file
 from clusterpolicy.data.recipe import (
+    FORMATS,
     MEMBERSHIP_KEYS,
     Deflators,
     FirmIds,
@@ -151,6 +152,9 @@ def read_raw(source: Source) -> pd.DataFrame:
     if not path.is_file():
         raise _fail(path, "(file)", "the raw file must exist")
     fmt = source.fmt
+    if fmt == "unknown":
+        raise _fail(path, "(file)", "a raw file must end in one of "
+                    + ", ".join(end for end, _ in FORMATS))
     try:
         if fmt == "csv":
             opts = {"sep": source.csv.delimiter, "decimal": source.csv.decimal,
@@ -240,7 +244,7 @@ def _ids(frame: pd.DataFrame, rule: FirmIds, file: Path, input_name: str,
         raise _fail(file, "firm_id", "a firm identifier must keep at least one character "
                     "after the identifier rule (digits_only)", empty,
                     pd.DataFrame({"firm_id": before}), ["firm_id"])
-    changed = int((after != before).sum())
+    changed = int((after.fillna("") != before.fillna("")).sum())
     what = ", ".join(w for w, on in (("digits only", rule.digits_only),
                                      (f"zero-padded to {rule.zero_pad}", bool(rule.zero_pad)))
                      if on) or "whitespace trimmed"
@@ -347,7 +351,7 @@ def _nace(frame: pd.DataFrame, input_name: str, report: PrepareReport) -> pd.Dat
         return s.zfill(2) if s.isdigit() and len(s) < 2 else s
 
     after = pd.Series([one(v) for v in frame["nace2"]], index=frame.index, dtype="object")
-    changed = int((after != before).sum())
+    changed = int((after.fillna("") != before.fillna("")).sum())
     if changed:
         report.add(input_name, "codes", "nace2 read as numbers: zero-padded to 2 digits", changed)
     out = frame.copy()

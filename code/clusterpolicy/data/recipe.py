@@ -76,9 +76,10 @@ class Source:
 
     @property
     def fmt(self) -> str:
-        """The file's format from its name: ``csv``, ``parquet``, ``stata`` or ``excel``."""
+        """The file's format from its name: ``csv``, ``parquet``, ``stata``, ``excel``, or
+        ``unknown`` for any other ending."""
         name = self.path.name.lower()
-        return next(f for end, f in FORMATS if name.endswith(end))
+        return next((f for end, f in FORMATS if name.endswith(end)), "unknown")
 
 
 @dataclass(frozen=True)
