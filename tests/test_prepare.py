@@ -267,6 +267,27 @@ def test_options_of_another_format_are_errors(tmp_path, canonical):
     assert "membership.csv applies to .csv and .csv.gz files only" in str(exc.value)
 
 
+def test_ids_merged_by_the_rule_are_an_error(tmp_path, canonical, capsys):
+    recipe = _extract(tmp_path, canonical, "parquet")
+    raw = pd.read_parquet(tmp_path / "accounts.parquet")
+    raw["ondernemingsnummer"] = raw["ondernemingsnummer"].astype(str)
+    first = raw["ondernemingsnummer"].iloc[0]
+    other = raw["ondernemingsnummer"] != first
+    second = raw.loc[other, "ondernemingsnummer"].iloc[0]
+    raw.loc[raw["ondernemingsnummer"] == second, "ondernemingsnummer"] = "X" + first
+    raw.to_parquet(tmp_path / "accounts.parquet", index=False)
+    err = _error(tmp_path, recipe, capsys)
+    assert "must not turn different raw identifiers of one year into one firm" in err
+    assert f"'X{first}'" in err
+
+
+def test_a_missing_raw_file(tmp_path, canonical, capsys):
+    recipe = _extract(tmp_path, canonical)
+    (tmp_path / "members.csv").unlink()
+    err = _error(tmp_path, recipe, capsys)
+    assert "members.csv" in err and "the raw file must exist" in err
+
+
 def test_wrong_encoding_is_named(tmp_path, canonical, capsys):
     recipe = _extract(tmp_path, canonical, **{"panel.csv": {"delimiter": ";", "decimal": ","}})
     err = _error(tmp_path, recipe, capsys)

@@ -117,6 +117,15 @@ class PrepareReport:
         return "\n".join(lines) + "\n"
 
 
+def _show(value: Any) -> str:
+    """A value as the user wrote it: text quoted, numbers plain (no numpy type names)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return "(missing)"
+    return repr(value)
+
+
 def _fail(file: Path | str, column: str, rule: str, rows: np.ndarray | list[int] | None = None,
           frame: pd.DataFrame | None = None, shown: list[str] | None = None,
           hint: str = "", count: int | None = None) -> PrepareError:
@@ -126,7 +135,7 @@ def _fail(file: Path | str, column: str, rule: str, rows: np.ndarray | list[int]
     for p in pos[:MAX_EXAMPLES]:
         vals = ""
         if frame is not None and shown:
-            vals = ": " + ", ".join(f"{c}={frame[c].iloc[p]!r}" for c in shown if c in frame)
+            vals = ": " + ", ".join(f"{c}={_show(frame[c].iloc[p])}" for c in shown if c in frame)
         examples.append(f"data row {p + 1}{vals}")
     n = count if count is not None else (len(pos) if pos else 1)
     return PrepareError([Failure(str(file), column, rule, n, examples, hint,
@@ -440,19 +449,42 @@ def deflate(panel: pd.DataFrame, deflators: Deflators, report: PrepareReport,
 # The inputs
 # ----------------------------------------------------------------------------------------------
 def _input(source: Source, input_name: str, renames: dict[str, str], recipe: Recipe,
-           report: PrepareReport) -> pd.DataFrame:
+           report: PrepareReport) -> tuple[pd.DataFrame, pd.Series]:
+    """A raw file read, renamed and with the identifier rule applied; and its raw ids."""
     raw = read_raw(source)
     report.inputs.append({"input": input_name, "path": str(source.path), "format": source.fmt,
                           "rows": len(raw), "sha256": sha256_file(source.path)})
     frame = _select(raw, source, renames, input_name, report)
-    return _ids(frame, recipe.firm_ids, source.path, input_name, report)
+    raw_ids = frame["firm_id"].copy()
+    return _ids(frame, recipe.firm_ids, source.path, input_name, report), raw_ids
+
+
+def _merged_firms(frame: pd.DataFrame, raw_ids: pd.Series, file: Path, column: str) -> None:
+    """Two raw identifiers that the rule turns into one, in the same year, would merge two
+    firms (``digits_only`` applied to ``"A-12"`` and ``"B-12"``): an error, not a silent merge."""
+    ids = raw_ids.reset_index(drop=True).astype(str)
+    both = pd.DataFrame({"firm_id": frame["firm_id"], "year": frame["year"], "raw": ids})
+    dup = both[both.duplicated(["firm_id", "year"], keep=False)]
+    merged = dup.groupby(["firm_id", "year"])["raw"].nunique()
+    merged = merged[merged > 1]
+    if merged.empty:
+        return
+    rows = np.flatnonzero(both.set_index(["firm_id", "year"]).index.isin(merged.index))
+    # Rows of one firm-year next to each other, so that the examples show the merged raw ids.
+    rows = rows[np.lexsort((rows, both["year"].to_numpy()[rows],
+                            both["firm_id"].to_numpy()[rows]))]
+    raise _fail(file, column, "the identifier rule (firm_ids) must not turn different raw "
+                "identifiers of one year into one firm", rows, both.rename(
+                    columns={"raw": column}), [column, "firm_id", "year"],
+                hint="check firm_ids: digits_only drops letters that may tell firms apart")
 
 
 def prepare_panel(recipe: Recipe, report: PrepareReport) -> pd.DataFrame:
     """The canonical panel from the recipe's raw file (steps 1–4 of the module)."""
     src = recipe.panel.source
     names = {canon: raw for canon, raw in src.columns.items()}
-    frame = _input(src, "panel", {}, recipe, report)
+    frame, raw_ids = _input(src, "panel", {}, recipe, report)
+    _merged_firms(frame, raw_ids, src.path, names["firm_id"])
     frame = _nace(frame, "panel", report)
     frame = _years(frame, YEAR_COLUMNS["panel"], src.path, "panel", names, report)
     numeric = [s.name for s in PANEL_COLUMNS if s.kind in {"float", "count", "int"}
@@ -480,7 +512,7 @@ def prepare_membership(recipe: Recipe, panel: pd.DataFrame, report: PrepareRepor
     m = recipe.membership
     src = m.source
     names = {MEMBERSHIP_KEYS[k]: raw for k, raw in src.columns.items()}
-    frame = _input(src, "membership", MEMBERSHIP_KEYS, recipe, report)
+    frame, _ = _input(src, "membership", MEMBERSHIP_KEYS, recipe, report)
     frame = _years(frame, YEAR_COLUMNS["membership"], src.path, "membership", names, report)
     if "exit_year" not in frame:
         frame["exit_year"] = pd.Series(pd.NA, index=frame.index, dtype="Int64")
@@ -523,7 +555,7 @@ def prepare_membership(recipe: Recipe, panel: pd.DataFrame, report: PrepareRepor
 def prepare_techfirms(recipe: Recipe, report: PrepareReport) -> pd.DataFrame:
     """The tech-firm cross-section: renamed, with the identifier rule applied."""
     assert recipe.techfirms is not None
-    return _input(recipe.techfirms, "techfirms", {}, recipe, report)
+    return _input(recipe.techfirms, "techfirms", {}, recipe, report)[0]
 
 
 # ----------------------------------------------------------------------------------------------
