@@ -94,8 +94,15 @@ def _raw(panel: pd.DataFrame, members: pd.DataFrame, index: pd.DataFrame
     return raw, mem
 
 
-def _write(frame: pd.DataFrame, path: Path, fmt: str) -> dict:
-    """Write a raw file; returns the recipe's csv options for it."""
+DATES = ("oprichtingsdatum", "lid_sinds", "lid_tot")
+
+
+def _write(frame: pd.DataFrame, path: Path, fmt: str, sheet: str | None = None) -> dict:
+    """Write a raw file; returns the recipe's format options for it (``csv``, ``sheet``).
+
+    ``sheet`` (xlsx only) names the data's sheet and puts a sheet of notes before it, as
+    exports often have, so that reading the first sheet instead would fail.
+    """
     if fmt in {"csv", "csv.gz"}:
         frame.to_csv(path, sep=";", decimal=",", encoding="latin-1", index=False)
         return {"csv": {"delimiter": ";", "decimal": ",", "encoding": "latin-1"}}
@@ -103,12 +110,18 @@ def _write(frame: pd.DataFrame, path: Path, fmt: str) -> dict:
         frame.to_parquet(path, index=False)
         return {}
     out = frame.copy()
-    for col in ("oprichtingsdatum", "lid_sinds", "lid_tot"):
-        if col in out:  # Stata holds dates as dates
+    for col in DATES:
+        if col in out:  # Stata and Excel hold dates as dates
             out[col] = pd.to_datetime(out[col].replace("", None), dayfirst=True, format="mixed")
+    if fmt == "xlsx":
+        with pd.ExcelWriter(path, engine="openpyxl") as book:
+            if sheet is not None:
+                pd.DataFrame({"note": ["annual accounts, euro, current prices"]}).to_excel(
+                    book, sheet_name="about", index=False)
+            out.to_excel(book, sheet_name=sheet or "Sheet1", index=False)
+        return {} if sheet is None else {"sheet": sheet}
     out.to_stata(path, write_index=False, version=118,
-                 convert_dates={c: "td" for c in ("oprichtingsdatum", "lid_sinds", "lid_tot")
-                                if c in out})
+                 convert_dates={c: "td" for c in DATES if c in out})
     return {}
 
 
@@ -124,7 +137,8 @@ def _extract(folder: Path, canonical, fmt: str = "csv", **changes) -> Path:
     index = _index(panel)
     raw_panel, raw_members = _raw(panel, members, index)
     index.to_csv(folder / "deflators.csv", index=False)
-    opts_p = _write(raw_panel, folder / f"accounts.{fmt}", fmt)
+    # The panel's sheet is named (after a sheet of notes), the members' is the first.
+    opts_p = _write(raw_panel, folder / f"accounts.{fmt}", fmt, sheet="accounts")
     opts_m = _write(raw_members, folder / f"members.{fmt}", fmt)
     recipe = {
         "panel": {"path": f"accounts.{fmt}", **opts_p, "columns": dict(PANEL_RAW),
@@ -152,7 +166,7 @@ def _extract(folder: Path, canonical, fmt: str = "csv", **changes) -> Path:
 # ----------------------------------------------------------------------------------------------
 # Round trip
 # ----------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("fmt", ["csv", "csv.gz", "parquet", "dta"])
+@pytest.mark.parametrize("fmt", ["csv", "csv.gz", "parquet", "dta", "xlsx"])
 def test_prepare_recovers_the_canonical_data(tmp_path, canonical, fmt, monkeypatch):
     recipe = _extract(tmp_path / "raw", canonical, fmt)
     elsewhere = tmp_path / "elsewhere"
@@ -187,6 +201,8 @@ def test_prepare_recovers_the_canonical_data(tmp_path, canonical, fmt, monkeypat
     assert report["options"]["deflators"]["base_year"] == BASE_YEAR
     assert report["options"]["membership"] == {"unknown_firms": "stop", "duplicates": "stop"}
     assert [i["input"] for i in report["inputs"]] == ["panel", "deflators", "membership"]
+    assert report["inputs"][0]["format"] == {"dta": "stata", "xlsx": "excel"}.get(
+        fmt, fmt.removesuffix(".gz"))
     steps = {(s["file"], s["step"]) for s in report["steps"]}
     assert {("panel", "rename"), ("panel", "ids"), ("panel", "scale"), ("panel", "deflate"),
             ("panel", "years"), ("membership", "ids"), ("membership", "years")} <= steps
@@ -404,14 +420,21 @@ def test_prepared_files_are_checked_against_the_schemas(tmp_path, canonical, cap
 
 
 def test_excel_needs_openpyxl(tmp_path, canonical, capsys, monkeypatch):
-    # openpyxl is not pinned yet: without it the .xlsx branch must say what is missing
-    # (a None entry in sys.modules makes the import fail whether or not it is installed).
+    # openpyxl is pinned, but an environment set up without requirements.txt lacks it: the
+    # message must name the file and the package (a None entry in sys.modules makes the
+    # import fail although it is installed).
+    recipe = _extract(tmp_path, canonical, "xlsx")
     monkeypatch.setitem(sys.modules, "openpyxl", None)
-    recipe = _extract(tmp_path, canonical, **{"panel.path": "accounts.xlsx", "panel.csv": None,
-                                              "panel.sheet": "accounts"})
-    (tmp_path / "accounts.xlsx").write_bytes(b"PK\x03\x04")
     err = _error(tmp_path, recipe, capsys)
     assert "needs the package openpyxl, which is not installed" in err and "accounts.xlsx" in err
+    assert "pip install -r requirements.txt" in err
+
+
+def test_a_sheet_that_is_not_in_the_workbook(tmp_path, canonical, capsys):
+    recipe = _extract(tmp_path, canonical, "xlsx", **{"panel.sheet": "rekeningen"})
+    err = _error(tmp_path, recipe, capsys)
+    assert "accounts.xlsx" in err and "the recipe's sheet 'rekeningen' must be in the workbook" in err
+    assert "its sheets: 'about', 'accounts'" in err
 
 
 def test_an_earlier_output_is_replaced_but_not_another_folder(tmp_path, canonical, capsys):

@@ -5,8 +5,8 @@ The recipe (:mod:`clusterpolicy.data.recipe`) names the raw files and how to rea
 module carries it out, in this order, and records every step in a :class:`PrepareReport`:
 
 1. read each raw file (CSV with its delimiter, decimal mark and encoding, gzip by the
-   ``.csv.gz`` ending; Parquet; Stata ``.dta``; Excel ``.xlsx`` when openpyxl is installed) and
-   rename the mapped columns to their canonical names;
+   ``.csv.gz`` ending; Parquet; Stata ``.dta``; Excel ``.xlsx``, one sheet) and rename the
+   mapped columns to their canonical names;
 2. normalise the firm identifiers of every file with the one rule of the recipe;
 3. turn dates into years (``founding_year``, ``join``, ``exit``): a whole number is a year; a
    date (a date value, or text such as ``2017-03-15``, ``15/03/2017`` or ``15.03.2017``) becomes
@@ -154,8 +154,9 @@ def read_raw(source: Source) -> pd.DataFrame:
     Raises
     ------
     PrepareError
-        The file is missing or unreadable in its format, its encoding, or a needed package
-        (openpyxl for ``.xlsx``) is not installed.
+        The file is missing or unreadable in its format or its encoding, the recipe's sheet is
+        not in the workbook, or openpyxl (pinned in ``requirements.txt``) is missing from the
+        environment for an ``.xlsx`` file.
     """
     path = source.path
     if not path.is_file():
@@ -183,11 +184,19 @@ def read_raw(source: Source) -> pd.DataFrame:
         try:
             import openpyxl  # noqa: F401  (pandas reads .xlsx through it)
         except ImportError as exc:
+            # An environment set up without requirements.txt would otherwise get pandas'
+            # message about an optional dependency, which names neither file nor remedy.
             raise _fail(path, "(file)", "reading an Excel .xlsx file needs the package "
                         "openpyxl, which is not installed",
-                        hint="pip install openpyxl, or save the sheet as CSV (UTF-8) or "
-                             "Parquet and name that file in the recipe") from exc
-        return pd.read_excel(path, sheet_name=source.sheet if source.sheet else 0)
+                        hint="pip install -r requirements.txt (it pins openpyxl), or save the "
+                             "sheet as CSV (UTF-8) or Parquet and name that file in the "
+                             "recipe") from exc
+        with pd.ExcelFile(path, engine="openpyxl") as book:
+            if source.sheet is not None and source.sheet not in book.sheet_names:
+                raise _fail(path, "(sheet)", f"the recipe's sheet {source.sheet!r} must be in "
+                            "the workbook", hint="its sheets: "
+                            + ", ".join(map(repr, book.sheet_names)))
+            return pd.read_excel(book, sheet_name=source.sheet if source.sheet is not None else 0)
     except PrepareError:
         raise
     except UnicodeDecodeError as exc:
