@@ -16,9 +16,11 @@ import yaml
 from clusterpolicy.book.build import load_params_file
 from clusterpolicy.book.parameters import SHARED
 from clusterpolicy.cli import main
+from clusterpolicy.core.provenance import ABSENT, sha256_file, tracked_inputs
 from clusterpolicy.data.prepare import find_report, prepare, steps_table, years_of
 from clusterpolicy.data.read import check_file
 from clusterpolicy.data.recipe import PrepareError, load_recipe
+from clusterpolicy.studies.inputs import preparation
 
 ROOT = Path(__file__).resolve().parents[1]
 SYNTHETIC = ROOT / "data" / "synthetic"
@@ -481,10 +483,55 @@ def test_the_report_travels_with_the_prepared_files(tmp_path, canonical):
     out = tmp_path / "prepared"
     prepare(recipe, out)
     report = find_report(out / "panel.parquet")
-    assert report is not None and report["current"]
+    assert report is not None and report["current"] and report["changed"] == []
     table = steps_table(report)
     assert list(table.columns) == ["input", "step", "what", "rows"]
     assert (table["step"] == "deflate").sum() == len(MONEY)
     pd.read_parquet(out / "panel.parquet").head(10).to_parquet(out / "panel.parquet")
-    assert not find_report(out / "panel.parquet")["current"]  # edited after prepare
+    edited = find_report(out / "panel.parquet")
+    assert not edited["current"] and edited["changed"] == ["panel.parquet"]  # edited after prepare
+    assert find_report(out / "membership.csv")["current"]
     assert find_report(SYNTHETIC / "panel.parquet") is None
+
+
+def test_the_report_is_an_input_of_the_page_that_looks_for_it(tmp_path, canonical):
+    """A page's cached result must follow the report: it is tracked whether or not it exists."""
+    recipe = _extract(tmp_path / "raw", canonical, "parquet")
+    prepare(recipe, tmp_path / "prepared")
+    find_report(tmp_path / "prepared" / "panel.parquet")
+    find_report(SYNTHETIC / "panel.parquet")
+    tracked = tracked_inputs()
+    json_file = (tmp_path / "prepared" / "prepare_report.json").resolve()
+    assert tracked[str(json_file)] == sha256_file(json_file)
+    assert tracked[str((SYNTHETIC / "prepare_report.json").resolve())] == ABSENT
+
+
+def test_the_data_page_shows_the_preparation(tmp_path, canonical):
+    """inputs.preparation: the case the page's flags show, the steps it tables, the recipe and
+    the files changed since prepare wrote them (only the run's own files count)."""
+    recipe = _extract(tmp_path / "raw", canonical, **{"membership.unknown_firms": "drop"})
+    _add_members(tmp_path / "raw", [{"btw_nummer": "BE 0999.999.999", "cluster": "SIM",
+                                     "lid_sinds": "2017-01-01", "lid_tot": ""}])
+    out = tmp_path / "prepared"
+    prepare(recipe, out)
+    given = preparation(SYNTHETIC / "panel.parquet", SYNTHETIC / "membership.csv",
+                        SYNTHETIC / "techfirms.csv")
+    assert given.case == "given" and given.steps is None and given.recipe is None
+
+    run = (out / "panel.parquet", out / "membership.csv", SYNTHETIC / "techfirms.csv")
+    prepared = preparation(*run)
+    assert prepared.case == "current" and prepared.edited == ""
+    assert prepared.recipe == "recipe.yml" and prepared.report_file == "prepare_report.md"
+    assert prepared.steps.columns.tolist() == ["input", "step", "what", "rows"]
+    report = json.loads((out / "prepare_report.json").read_text(encoding="utf-8"))
+    assert prepared.steps["what"].tolist() == [s["detail"] for s in report["steps"]]
+    assert prepared.steps["rows"].tolist() == [float(s["rows"]) for s in report["steps"]]
+    assert {"rename", "ids", "years", "scale", "deflate", "drop"} <= set(prepared.steps["step"])
+
+    members = pd.read_csv(out / "membership.csv", dtype={"firm_id": str})
+    members.iloc[1:].to_csv(out / "membership.csv", index=False)
+    edited = preparation(*run)
+    assert edited.case == "edited" and edited.edited == "membership.csv"
+    # a prepared file the run does not read is not the run's concern
+    assert preparation(out / "panel.parquet", SYNTHETIC / "membership.csv",
+                       SYNTHETIC / "techfirms.csv").case == "current"

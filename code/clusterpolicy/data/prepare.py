@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from clusterpolicy.core.provenance import sha256_file
+from clusterpolicy.core.provenance import sha256_file, track_optional
 from clusterpolicy.data.read import MAX_EXAMPLES, Failure, check_file
 from clusterpolicy.data.recipe import (
     FORMATS,
@@ -701,6 +701,10 @@ def prepare(recipe_path: str | os.PathLike[str], out: str | os.PathLike[str]) ->
 def find_report(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     """The preparation report that travels with a prepared input, for the Data chapter.
 
+    The report is recorded as an input of the running chapter whether or not it exists
+    (:func:`clusterpolicy.core.provenance.track_optional`), so that a cached page is executed
+    again when a report appears, changes or disappears.
+
     Parameters
     ----------
     path
@@ -711,15 +715,21 @@ def find_report(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     dict or None
         The report, with ``"current"`` telling whether the file is still the one ``prepare``
         wrote (its checksum is in the report: an edit after ``prepare`` is not described by
-        it); ``None`` when the file did not come through ``prepare``.
+        it) and ``"changed"`` naming every prepared file of the folder that is no longer the
+        one ``prepare`` wrote (changed or gone); ``None`` when the file did not come through
+        ``prepare``.
     """
     file = Path(path)
-    where = file.parent / f"{REPORT_NAME}.json"
-    if not where.is_file():
+    where = track_optional(file.parent / f"{REPORT_NAME}.json")
+    if where is None:
         return None
     report = json.loads(where.read_text(encoding="utf-8"))
-    mine = [o for o in report.get("outputs", []) if o.get("file") == file.name]
-    report["current"] = bool(mine) and file.is_file() and sha256_file(file) == mine[0]["sha256"]
+    changed = [o["file"] for o in report.get("outputs", [])
+               if not (file.parent / o["file"]).is_file()
+               or sha256_file(file.parent / o["file"]) != o["sha256"]]
+    listed = {o.get("file") for o in report.get("outputs", [])}
+    report["changed"] = changed
+    report["current"] = file.name in listed and file.name not in changed
     return report
 
 
