@@ -1,5 +1,6 @@
 """``prepare``: a raw extract made from the default synthetic data (Dutch-like column names,
-euro, nominal prices, VAT-formatted identifiers, dates as text) is prepared back to the
+euro, nominal prices, VAT-formatted identifiers, dates as text; written by
+``realdata.raw_extract``, as for the book's ``prepared`` scenario) is prepared back to the
 canonical data; each user-fixable problem is a clear error and leaves ``--out`` untouched."""
 
 from __future__ import annotations
@@ -11,7 +12,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
+from realdata import (
+    BASE_YEAR,
+    MONEY,
+    SYNTHETIC,
+    TECH_RAW,
+    add_members,
+    canonical_sample,
+    raw_extract,
+)
 
 from clusterpolicy.book.build import load_params_file
 from clusterpolicy.book.parameters import SHARED
@@ -22,147 +31,12 @@ from clusterpolicy.data.read import check_file
 from clusterpolicy.data.recipe import PrepareError, load_recipe
 from clusterpolicy.studies.inputs import preparation
 
-ROOT = Path(__file__).resolve().parents[1]
-SYNTHETIC = ROOT / "data" / "synthetic"
 N_FIRMS = 200
-BASE_YEAR = 2015
-MONEY = ("value_added", "capital", "materials", "wage_bill", "investment", "exports")
-SERIES = {"value_added": "p_va", "materials": "p_int", "capital": "p_inv", "investment": "p_inv",
-          "wage_bill": "p_va", "exports": "p_va"}
-PANEL_RAW = {"firm_id": "ondernemingsnummer", "year": "boekjaar", "nace2": "nace",
-             "value_added": "toegevoegde_waarde", "employment": "vte",
-             "capital": "materiele_vaste_activa", "materials": "handelsgoederen",
-             "wage_bill": "personeelskosten", "investment": "investeringen",
-             "founding_year": "oprichtingsdatum", "exports": "uitvoer", "patents": "octrooien"}
-MEMBER_RAW = {"firm_id": "btw_nummer", "cluster": "cluster", "join": "lid_sinds",
-              "exit": "lid_tot"}
-
-
-def _number(firm: str) -> int:
-    """The enterprise number a synthetic firm gets: 0123xxxxxx (a leading zero to lose)."""
-    return 123_000_000 + int(firm[1:])
-
-
-def _canonical() -> tuple[pd.DataFrame, pd.DataFrame]:
-    panel = pd.read_parquet(SYNTHETIC / "panel.parquet")
-    members = pd.read_csv(SYNTHETIC / "membership.csv", dtype={"firm_id": str})
-    # The first firms that are members and the first that are not: both kinds in a small panel.
-    in_clusters = sorted(set(members["firm_id"]))[: N_FIRMS // 2]
-    others = sorted(set(panel["firm_id"]) - set(members["firm_id"]))[: N_FIRMS // 2]
-    keep = set(in_clusters) | set(others)
-    panel = panel[panel["firm_id"].isin(keep)].reset_index(drop=True)
-    members = members[members["firm_id"].isin(keep)].reset_index(drop=True)
-    for frame in (panel, members):
-        frame["firm_id"] = frame["firm_id"].map(lambda f: f"{_number(f):010d}")
-    return panel, members
-
-
-def _index(panel: pd.DataFrame) -> pd.DataFrame:
-    """A made-up index per industry and year, not 1 in the base year (so rescaling matters)."""
-    rows = []
-    for nace in sorted(panel["nace2"].unique()):
-        for year in range(2010, 2023):
-            k = int(nace) % 7
-            rows.append({"nace2": int(nace), "year": year,
-                         "p_va": 80 * (1 + 0.02 * k) * 1.03 ** (year - 2010),
-                         "p_int": 95 + 2.5 * (year - 2010) + k,
-                         "p_inv": 110 * 1.01 ** (year - 2010) - k})
-    return pd.DataFrame(rows)
-
-
-def _raw(panel: pd.DataFrame, members: pd.DataFrame, index: pd.DataFrame
-         ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The canonical data as a raw extract: euro, current prices, Dutch-like names, ids as a
-    number (panel) and as VAT text (members), dates."""
-    raw = panel.copy()
-    idx = index.assign(nace2=index["nace2"].map(lambda n: f"{n:02d}")).set_index(["nace2", "year"])
-    base = idx.xs(BASE_YEAR, level="year")
-    for money in MONEY:
-        col = SERIES[money]
-        level = idx[col].reindex(pd.MultiIndex.from_frame(raw[["nace2", "year"]])).to_numpy()
-        raw[money] = raw[money] * 1000 * level / base[col].reindex(raw["nace2"]).to_numpy()
-    raw["firm_id"] = raw["firm_id"].astype("int64")  # the leading zero is lost
-    raw["nace2"] = raw["nace2"].astype("int64")
-    raw["founding_year"] = pd.to_datetime(
-        {"year": raw["founding_year"], "month": 6, "day": 15}).dt.strftime("%d/%m/%Y")
-    raw["gemeente"] = "Liège"  # a non-ASCII extra column: the encoding matters
-    raw = raw.rename(columns=PANEL_RAW)
-    mem = pd.DataFrame({
-        "btw_nummer": members["firm_id"].map(lambda s: f"BE {s[:4]}.{s[4:7]}.{s[7:]}"),
-        "cluster": members["cluster"],
-        "lid_sinds": members["join_year"].map(lambda y: f"{int(y)}-03-01"),
-        "lid_tot": members["exit_year"].map(lambda y: "" if pd.isna(y) else f"{int(y)}-01-01"),
-    })
-    return raw, mem
-
-
-DATES = ("oprichtingsdatum", "lid_sinds", "lid_tot")
-
-
-def _write(frame: pd.DataFrame, path: Path, fmt: str, sheet: str | None = None) -> dict:
-    """Write a raw file; returns the recipe's format options for it (``csv``, ``sheet``).
-
-    ``sheet`` (xlsx only) names the data's sheet and puts a sheet of notes before it, as
-    exports often have, so that reading the first sheet instead would fail.
-    """
-    if fmt in {"csv", "csv.gz"}:
-        frame.to_csv(path, sep=";", decimal=",", encoding="latin-1", index=False)
-        return {"csv": {"delimiter": ";", "decimal": ",", "encoding": "latin-1"}}
-    if fmt == "parquet":
-        frame.to_parquet(path, index=False)
-        return {}
-    out = frame.copy()
-    for col in DATES:
-        if col in out:  # Stata and Excel hold dates as dates
-            out[col] = pd.to_datetime(out[col].replace("", None), dayfirst=True, format="mixed")
-    if fmt == "xlsx":
-        with pd.ExcelWriter(path, engine="openpyxl") as book:
-            if sheet is not None:
-                pd.DataFrame({"note": ["annual accounts, euro, current prices"]}).to_excel(
-                    book, sheet_name="about", index=False)
-            out.to_excel(book, sheet_name=sheet or "Sheet1", index=False)
-        return {} if sheet is None else {"sheet": sheet}
-    out.to_stata(path, write_index=False, version=118,
-                 convert_dates={c: "td" for c in DATES if c in out})
-    return {}
 
 
 @pytest.fixture(scope="module")
 def canonical() -> tuple[pd.DataFrame, pd.DataFrame]:
-    return _canonical()
-
-
-def _extract(folder: Path, canonical, fmt: str = "csv", **changes) -> Path:
-    """Write a raw extract and its recipe to ``folder``; ``changes`` edit the recipe."""
-    panel, members = canonical
-    folder.mkdir(parents=True, exist_ok=True)
-    index = _index(panel)
-    raw_panel, raw_members = _raw(panel, members, index)
-    index.to_csv(folder / "deflators.csv", index=False)
-    # The panel's sheet is named (after a sheet of notes), the members' is the first.
-    opts_p = _write(raw_panel, folder / f"accounts.{fmt}", fmt, sheet="accounts")
-    opts_m = _write(raw_members, folder / f"members.{fmt}", fmt)
-    recipe = {
-        "panel": {"path": f"accounts.{fmt}", **opts_p, "columns": dict(PANEL_RAW),
-                  "money_scale": 0.001,
-                  "deflators": {"path": "deflators.csv", "base_year": BASE_YEAR,
-                                "series": dict(SERIES)}},
-        "firm_ids": {"digits_only": True, "zero_pad": 10},
-        "membership": {"path": f"members.{fmt}", **opts_m, "columns": dict(MEMBER_RAW)},
-        "clusters": ["Catalisti", "SIM", "VIL", "Flux50", "Flanders' FOOD", "De Blauwe Cluster", "MEDVIA"],
-    }
-    for key, value in changes.items():
-        node = recipe
-        *parents, last = key.split(".")
-        for p in parents:
-            node = node[p]
-        if value is None:
-            del node[last]
-        else:
-            node[last] = value
-    path = folder / "recipe.yml"
-    path.write_text(yaml.safe_dump(recipe, allow_unicode=True), encoding="utf-8")
-    return path
+    return canonical_sample(N_FIRMS)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -170,7 +44,7 @@ def _extract(folder: Path, canonical, fmt: str = "csv", **changes) -> Path:
 # ----------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("fmt", ["csv", "csv.gz", "parquet", "dta", "xlsx"])
 def test_prepare_recovers_the_canonical_data(tmp_path, canonical, fmt, monkeypatch):
-    recipe = _extract(tmp_path / "raw", canonical, fmt)
+    recipe = raw_extract(tmp_path / "raw", canonical, fmt)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)  # relative paths are relative to the recipe, not the shell
@@ -238,46 +112,46 @@ def _error(tmp_path: Path, recipe: Path, capsys) -> str:
 
 
 def test_unknown_recipe_key_lists_the_known_ones(tmp_path, canonical, capsys):
-    recipe = _extract(tmp_path, canonical, **{"panel.money_scal": 0.001})
+    recipe = raw_extract(tmp_path, canonical, **{"panel.money_scal": 0.001})
     err = _error(tmp_path, recipe, capsys)
     assert "panel.money_scal" in err and "unknown recipe key" in err
     assert "money_scale" in err and "deflators" in err
 
 
 def test_unknown_column_key_lists_the_canonical_names(tmp_path, canonical):
-    recipe = _extract(tmp_path, canonical, **{"panel.columns.turnover": "omzet"})
+    recipe = raw_extract(tmp_path, canonical, **{"panel.columns.turnover": "omzet"})
     with pytest.raises(PrepareError, match=r"panel\.columns\.turnover") as exc:
         load_recipe(recipe)
     assert "value_added" in str(exc.value)
 
 
 def test_missing_required_column_mapping(tmp_path, canonical):
-    recipe = _extract(tmp_path, canonical, **{"panel.columns.capital": None})
+    recipe = raw_extract(tmp_path, canonical, **{"panel.columns.capital": None})
     with pytest.raises(PrepareError, match=r"panel\.columns\.capital.*required recipe key"):
         load_recipe(recipe)
 
 
 def test_absent_column_names_both(tmp_path, canonical, capsys):
-    recipe = _extract(tmp_path, canonical, **{"panel.columns.employment": "fte"})
+    recipe = raw_extract(tmp_path, canonical, **{"panel.columns.employment": "fte"})
     err = _error(tmp_path, recipe, capsys)
     assert "accounts.csv" in err and "'fte' not found" in err
     assert "panel.columns.employment" in err
 
 
 def test_absent_id_column_in_a_csv_file(tmp_path, canonical, capsys):
-    recipe = _extract(tmp_path, canonical, **{"membership.columns.firm_id": "vat"})
+    recipe = raw_extract(tmp_path, canonical, **{"membership.columns.firm_id": "vat"})
     err = _error(tmp_path, recipe, capsys)
     assert "members.csv" in err and "membership.columns.firm_id: 'vat' not found" in err
 
 
 def test_wrong_delimiter_hints_at_the_recipe(tmp_path, canonical, capsys):
-    recipe = _extract(tmp_path, canonical, **{"panel.csv": {"encoding": "latin-1"}})
+    recipe = raw_extract(tmp_path, canonical, **{"panel.csv": {"encoding": "latin-1"}})
     err = _error(tmp_path, recipe, capsys)
     assert "single column" in err and "delimiter" in err
 
 
 def test_options_of_another_format_are_errors(tmp_path, canonical):
-    recipe = _extract(tmp_path, canonical, "parquet", **{"panel.sheet": "accounts",
+    recipe = raw_extract(tmp_path, canonical, "parquet", **{"panel.sheet": "accounts",
                                                          "membership.csv": {"delimiter": ";"}})
     with pytest.raises(PrepareError) as exc:
         load_recipe(recipe)
@@ -286,7 +160,7 @@ def test_options_of_another_format_are_errors(tmp_path, canonical):
 
 
 def test_ids_merged_by_the_rule_are_an_error(tmp_path, canonical, capsys):
-    recipe = _extract(tmp_path, canonical, "parquet")
+    recipe = raw_extract(tmp_path, canonical, "parquet")
     raw = pd.read_parquet(tmp_path / "accounts.parquet")
     raw["ondernemingsnummer"] = raw["ondernemingsnummer"].astype(str)
     first = raw["ondernemingsnummer"].iloc[0]
@@ -300,27 +174,27 @@ def test_ids_merged_by_the_rule_are_an_error(tmp_path, canonical, capsys):
 
 
 def test_a_missing_raw_file(tmp_path, canonical, capsys):
-    recipe = _extract(tmp_path, canonical)
+    recipe = raw_extract(tmp_path, canonical)
     (tmp_path / "members.csv").unlink()
     err = _error(tmp_path, recipe, capsys)
     assert "members.csv" in err and "the raw file must exist" in err
 
 
 def test_wrong_encoding_is_named(tmp_path, canonical, capsys):
-    recipe = _extract(tmp_path, canonical, **{"panel.csv": {"delimiter": ";", "decimal": ","}})
+    recipe = raw_extract(tmp_path, canonical, **{"panel.csv": {"delimiter": ";", "decimal": ","}})
     err = _error(tmp_path, recipe, capsys)
     assert "encoding 'utf-8'" in err and "latin-1" in err
 
 
 def test_wrong_decimal_mark_is_named(tmp_path, canonical, capsys):
-    recipe = _extract(tmp_path, canonical, **{"panel.csv": {"delimiter": ";",
+    recipe = raw_extract(tmp_path, canonical, **{"panel.csv": {"delimiter": ";",
                                                             "encoding": "latin-1"}})
     err = _error(tmp_path, recipe, capsys)
     assert "toegevoegde_waarde" in err and "must be a number" in err and "data row 1" in err
 
 
 def test_missing_industry_years_are_listed(tmp_path, canonical, capsys):
-    recipe = _extract(tmp_path, canonical)
+    recipe = raw_extract(tmp_path, canonical)
     index = pd.read_csv(tmp_path / "deflators.csv")
     nace = int(canonical[0]["nace2"].iloc[0])
     index = index[~((index["nace2"] == nace) & index["year"].isin([2019, 2020]))]
@@ -332,7 +206,7 @@ def test_missing_industry_years_are_listed(tmp_path, canonical, capsys):
 
 
 def test_a_price_index_must_be_positive(tmp_path, canonical, capsys):
-    recipe = _extract(tmp_path, canonical)
+    recipe = raw_extract(tmp_path, canonical)
     index = pd.read_csv(tmp_path / "deflators.csv")
     index.loc[3, "p_int"] = 0.0
     index.to_csv(tmp_path / "deflators.csv", index=False)
@@ -341,28 +215,21 @@ def test_a_price_index_must_be_positive(tmp_path, canonical, capsys):
 
 
 def test_an_index_file_of_unknown_format(tmp_path, canonical, capsys):
-    recipe = _extract(tmp_path, canonical, **{"panel.deflators.path": "deflators.txt"})
+    recipe = raw_extract(tmp_path, canonical, **{"panel.deflators.path": "deflators.txt"})
     (tmp_path / "deflators.txt").write_text("nace2,year\n")
     err = _error(tmp_path, recipe, capsys)
     assert "deflators.txt" in err and "a raw file must end in one of .csv.gz, .csv" in err
 
 
 def test_base_year_outside_the_index_file(tmp_path, canonical, capsys):
-    recipe = _extract(tmp_path, canonical, **{"panel.deflators.base_year": 1990})
+    recipe = raw_extract(tmp_path, canonical, **{"panel.deflators.base_year": 1990})
     err = _error(tmp_path, recipe, capsys)
     assert "base year 1990 must be in the index file (it holds 2010–2022)" in err
 
 
-def _add_members(tmp_path: Path, rows: list[dict]) -> None:
-    path = tmp_path / "members.csv"
-    members = pd.read_csv(path, sep=";", encoding="latin-1", dtype=str, keep_default_na=False)
-    members = pd.concat([members, pd.DataFrame(rows)], ignore_index=True)
-    members.to_csv(path, sep=";", encoding="latin-1", index=False)
-
-
 def test_unknown_member_stops_by_default(tmp_path, canonical, capsys):
-    recipe = _extract(tmp_path, canonical)
-    _add_members(tmp_path, [{"btw_nummer": "BE 0999.999.999", "cluster": "SIM",
+    recipe = raw_extract(tmp_path, canonical)
+    add_members(tmp_path, [{"btw_nummer": "BE 0999.999.999", "cluster": "SIM",
                              "lid_sinds": "2017-01-01", "lid_tot": ""}])
     err = _error(tmp_path, recipe, capsys)
     assert "every member must be a firm of the panel" in err and "'0999999999'" in err
@@ -370,8 +237,8 @@ def test_unknown_member_stops_by_default(tmp_path, canonical, capsys):
 
 
 def test_unknown_member_dropped_and_reported(tmp_path, canonical):
-    recipe = _extract(tmp_path, canonical, **{"membership.unknown_firms": "drop"})
-    _add_members(tmp_path, [{"btw_nummer": f"BE 0999.999.99{i}", "cluster": "SIM",
+    recipe = raw_extract(tmp_path, canonical, **{"membership.unknown_firms": "drop"})
+    add_members(tmp_path, [{"btw_nummer": f"BE 0999.999.99{i}", "cluster": "SIM",
                              "lid_sinds": "2017-01-01", "lid_tot": ""} for i in range(3)])
     report = prepare(recipe, tmp_path / "prepared")
     drop = [s for s in report.steps if s.step == "drop"]
@@ -386,13 +253,13 @@ def test_duplicate_member_stops_by_default_or_keeps_the_first_join(tmp_path, can
     vat = f"BE {first['firm_id'][:4]}.{first['firm_id'][4:7]}.{first['firm_id'][7:]}"
     later = {"btw_nummer": vat, "cluster": first["cluster"],
              "lid_sinds": f"{int(first['join_year']) + 1}-06-01", "lid_tot": ""}
-    recipe = _extract(tmp_path, canonical)
-    _add_members(tmp_path, [later])
+    recipe = raw_extract(tmp_path, canonical)
+    add_members(tmp_path, [later])
     err = _error(tmp_path, recipe, capsys)
     assert "a firm must be listed once per cluster" in err and first["firm_id"] in err
 
-    recipe = _extract(tmp_path, canonical, **{"membership.duplicates": "drop"})
-    _add_members(tmp_path, [later])
+    recipe = raw_extract(tmp_path, canonical, **{"membership.duplicates": "drop"})
+    add_members(tmp_path, [later])
     report = prepare(recipe, tmp_path / "prepared")
     drop = [s for s in report.steps if s.step == "drop"]
     assert len(drop) == 1 and drop[0].rows == 1 and first["firm_id"] in drop[0].detail
@@ -401,21 +268,21 @@ def test_duplicate_member_stops_by_default_or_keeps_the_first_join(tmp_path, can
 
 
 def test_bad_policy_is_an_error(tmp_path, canonical):
-    recipe = _extract(tmp_path, canonical, **{"membership.duplicates": "ignore"})
+    recipe = raw_extract(tmp_path, canonical, **{"membership.duplicates": "ignore"})
     with pytest.raises(PrepareError, match="must be one of stop, drop"):
         load_recipe(recipe)
 
 
 def test_a_value_that_is_no_date(tmp_path, canonical, capsys):
-    recipe = _extract(tmp_path, canonical)
-    _add_members(tmp_path, [{"btw_nummer": "BE 0123.000.001", "cluster": "VIL",
+    recipe = raw_extract(tmp_path, canonical)
+    add_members(tmp_path, [{"btw_nummer": "BE 0123.000.001", "cluster": "VIL",
                              "lid_sinds": "spring", "lid_tot": ""}])
     err = _error(tmp_path, recipe, capsys)
     assert "lid_sinds" in err and "join_year must be a year or a date" in err and "'spring'" in err
 
 
 def test_prepared_files_are_checked_against_the_schemas(tmp_path, canonical, capsys):
-    recipe = _extract(tmp_path, canonical, clusters=["SIM", "VIL"])
+    recipe = raw_extract(tmp_path, canonical, clusters=["SIM", "VIL"])
     err = _error(tmp_path, recipe, capsys)
     assert "membership.csv as prepared from" in err and "members.csv" in err
     assert "cluster must be one of the run's clusters: SIM, VIL" in err and "'Catalisti'" in err
@@ -425,7 +292,7 @@ def test_excel_needs_openpyxl(tmp_path, canonical, capsys, monkeypatch):
     # openpyxl is pinned, but an environment set up without requirements.txt lacks it: the
     # message must name the file and the package (a None entry in sys.modules makes the
     # import fail although it is installed).
-    recipe = _extract(tmp_path, canonical, "xlsx")
+    recipe = raw_extract(tmp_path, canonical, "xlsx")
     monkeypatch.setitem(sys.modules, "openpyxl", None)
     err = _error(tmp_path, recipe, capsys)
     assert "needs the package openpyxl, which is not installed" in err and "accounts.xlsx" in err
@@ -433,14 +300,14 @@ def test_excel_needs_openpyxl(tmp_path, canonical, capsys, monkeypatch):
 
 
 def test_a_sheet_that_is_not_in_the_workbook(tmp_path, canonical, capsys):
-    recipe = _extract(tmp_path, canonical, "xlsx", **{"panel.sheet": "rekeningen"})
+    recipe = raw_extract(tmp_path, canonical, "xlsx", **{"panel.sheet": "rekeningen"})
     err = _error(tmp_path, recipe, capsys)
     assert "accounts.xlsx" in err and "the recipe's sheet 'rekeningen' must be in the workbook" in err
     assert "its sheets: 'about', 'accounts'" in err
 
 
 def test_an_earlier_output_is_replaced_but_not_another_folder(tmp_path, canonical, capsys):
-    recipe = _extract(tmp_path / "raw", canonical, "parquet")
+    recipe = raw_extract(tmp_path / "raw", canonical, "parquet")
     out = tmp_path / "prepared"
     prepare(recipe, out)
     prepare(recipe, out)  # an earlier prepare output: replaced
@@ -454,7 +321,7 @@ def test_an_earlier_output_is_replaced_but_not_another_folder(tmp_path, canonica
 
 
 def test_an_industry_without_its_base_year(tmp_path, canonical, capsys):
-    recipe = _extract(tmp_path, canonical)
+    recipe = raw_extract(tmp_path, canonical)
     index = pd.read_csv(tmp_path / "deflators.csv")
     nace = int(canonical[0]["nace2"].iloc[0])
     index[~((index["nace2"] == nace) & (index["year"] == BASE_YEAR))].to_csv(
@@ -464,22 +331,22 @@ def test_an_industry_without_its_base_year(tmp_path, canonical, capsys):
 
 
 def test_techfirms_section(tmp_path, canonical):
-    tech = pd.read_csv(SYNTHETIC / "techfirms.csv", dtype={"firm_id": str})
-    raw = tech.rename(columns={"firm_id": "bedrijf", "employees": "werknemers"})
-    raw["bedrijf"] = raw["bedrijf"].str.replace(r"\D", "", regex=True)
-    raw.to_parquet(tmp_path / "tech.parquet", index=False)
-    columns = {c: c for c in tech.columns} | {"firm_id": "bedrijf", "employees": "werknemers"}
-    recipe = _extract(tmp_path, canonical, "parquet",
-                      techfirms={"path": "tech.parquet", "columns": columns})
+    recipe = raw_extract(tmp_path, canonical, techfirms=True)
     prepare(recipe, tmp_path / "prepared")
+    tech = pd.read_csv(SYNTHETIC / "techfirms.csv", dtype={"firm_id": str})
     got = pd.read_csv(tmp_path / "prepared" / "techfirms.csv", dtype={"firm_id": str})
-    assert got["firm_id"].str.len().eq(10).all() and len(got) == len(tech)
+    # the identifier rule gives the firms back their width; every other value is as it was
+    assert got["firm_id"].tolist() == [f[1:].zfill(10) for f in tech["firm_id"]]
+    pd.testing.assert_frame_equal(got.drop(columns="firm_id"), tech.drop(columns="firm_id"))
     assert load_params_file(tmp_path / "prepared" / "run.yml")["techfirms_path"].endswith(
         "techfirms.csv")
+    report = json.loads((tmp_path / "prepared" / "prepare_report.json").read_text("utf-8"))
+    rename = next(s for s in report["steps"] if s["file"] == "techfirms" and s["step"] == "rename")
+    assert all(f"{raw} → {canon}" in rename["detail"] for canon, raw in TECH_RAW.items())
 
 
 def test_the_report_travels_with_the_prepared_files(tmp_path, canonical):
-    recipe = _extract(tmp_path / "raw", canonical, "parquet")
+    recipe = raw_extract(tmp_path / "raw", canonical, "parquet")
     out = tmp_path / "prepared"
     prepare(recipe, out)
     report = find_report(out / "panel.parquet")
@@ -496,7 +363,7 @@ def test_the_report_travels_with_the_prepared_files(tmp_path, canonical):
 
 def test_the_report_is_an_input_of_the_page_that_looks_for_it(tmp_path, canonical):
     """A page's cached result must follow the report: it is tracked whether or not it exists."""
-    recipe = _extract(tmp_path / "raw", canonical, "parquet")
+    recipe = raw_extract(tmp_path / "raw", canonical, "parquet")
     prepare(recipe, tmp_path / "prepared")
     find_report(tmp_path / "prepared" / "panel.parquet")
     find_report(SYNTHETIC / "panel.parquet")
@@ -509,8 +376,8 @@ def test_the_report_is_an_input_of_the_page_that_looks_for_it(tmp_path, canonica
 def test_the_data_page_shows_the_preparation(tmp_path, canonical):
     """inputs.preparation: the case the page's flags show, the steps it tables, the recipe and
     the files changed since prepare wrote them (only the run's own files count)."""
-    recipe = _extract(tmp_path / "raw", canonical, **{"membership.unknown_firms": "drop"})
-    _add_members(tmp_path / "raw", [{"btw_nummer": "BE 0999.999.999", "cluster": "SIM",
+    recipe = raw_extract(tmp_path / "raw", canonical, **{"membership.unknown_firms": "drop"})
+    add_members(tmp_path / "raw", [{"btw_nummer": "BE 0999.999.999", "cluster": "SIM",
                                      "lid_sinds": "2017-01-01", "lid_tot": ""}])
     out = tmp_path / "prepared"
     prepare(recipe, out)

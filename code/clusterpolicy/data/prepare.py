@@ -153,7 +153,7 @@ def read_raw(source: Source) -> pd.DataFrame:
 
     Raises
     ------
-    PrepareError
+    ~clusterpolicy.data.recipe.PrepareError
         The file is missing or unreadable in its format or its encoding, the recipe's sheet is
         not in the workbook, or openpyxl (pinned in ``requirements.txt``) is missing from the
         environment for an ``.xlsx`` file.
@@ -282,9 +282,12 @@ def years_of(values: pd.Series) -> tuple[pd.Series, np.ndarray, int]:
 
     Returns
     -------
-    years, bad, dates
-        The years (nullable integers), the positions of values that are neither, and the number
-        of values that were dates.
+    years : pandas.Series
+        The years (nullable integers).
+    bad : numpy.ndarray
+        The positions of the values that are neither a year nor a date.
+    dates : int
+        The number of values that were dates.
     """
     out: list[Any] = []
     bad: list[int] = []
@@ -384,7 +387,7 @@ def deflate(panel: pd.DataFrame, deflators: Deflators, report: PrepareReport,
 
     Raises
     ------
-    PrepareError
+    ~clusterpolicy.data.recipe.PrepareError
         The base year is outside the index file, or industry-years of the panel (or the base
         year of an industry) have no index: all of them are listed, never dropped.
     """
@@ -622,7 +625,7 @@ def prepare(recipe_path: str | os.PathLike[str], out: str | os.PathLike[str]) ->
 
     Raises
     ------
-    PrepareError
+    ~clusterpolicy.data.recipe.PrepareError
         Any problem a user can fix; nothing is written to ``out`` then.
     """
     recipe = load_recipe(recipe_path)

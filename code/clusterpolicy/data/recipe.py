@@ -22,8 +22,8 @@ import yaml
 from clusterpolicy.data.read import Failure
 from clusterpolicy.data.schemas import PANEL_COLUMNS, TECHFIRMS_COLUMNS
 
-#: What to do with a membership row that the reconciliation flags: stop with an error (the
-#: default: a user decides), or drop the row and report it.
+#: What to do with a membership row that the reconciliation flags. ``stop`` with an error (the
+#: default, so that a user decides) or ``drop`` the row and report it.
 Policy = Literal["stop", "drop"]
 
 #: The policies a recipe may name.
@@ -76,8 +76,8 @@ class Source:
 
     @property
     def fmt(self) -> str:
-        """The file's format from its name: ``csv``, ``parquet``, ``stata``, ``excel``, or
-        ``unknown`` for any other ending."""
+        """The file's format, from its name (``csv``, ``parquet``, ``stata`` or ``excel``;
+        ``unknown`` for any other ending)."""
         name = self.path.name.lower()
         return next((f for end, f in FORMATS if name.endswith(end)), "unknown")
 

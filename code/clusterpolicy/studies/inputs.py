@@ -302,11 +302,12 @@ def data_files(panel_path: PathLike, membership_path: PathLike,
     ]).set_index("file")
 
 
-#: Where the run's input files come from, one flag each on the data page: ``given`` (no
-#: preparation report beside the panel: used as they are), ``current`` (written by ``prepare``
-#: and unchanged since), ``edited`` (written by ``prepare``, then changed: the report does not
-#: describe those changes).
-PREPARATION_CASES: tuple[str, ...] = ("given", "current", "edited")
+#: Where the input files of a run come from, one case each (see :func:`preparation`).
+PREPARATION_CASES: tuple[str, ...] = (
+    "given",  # no preparation report beside the panel: the files are used as they are
+    "current",  # written by `prepare` and unchanged since
+    "edited",  # written by `prepare`, then changed: the report does not describe the changes
+)
 
 
 @dataclass(frozen=True)
