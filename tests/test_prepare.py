@@ -15,6 +15,7 @@ import pytest
 from realdata import (
     BASE_YEAR,
     MONEY,
+    ROOT,
     SYNTHETIC,
     TECH_RAW,
     add_members,
@@ -26,10 +27,17 @@ from clusterpolicy.book.build import load_params_file
 from clusterpolicy.book.parameters import SHARED
 from clusterpolicy.cli import main
 from clusterpolicy.core.provenance import ABSENT, sha256_file, tracked_inputs
-from clusterpolicy.data.prepare import find_report, prepare, steps_table, years_of
+from clusterpolicy.data.prepare import (
+    NO_TECHFIRMS,
+    find_report,
+    prepare,
+    steps_table,
+    years_of,
+)
 from clusterpolicy.data.read import check_file
 from clusterpolicy.data.recipe import PrepareError, load_recipe
 from clusterpolicy.studies.inputs import preparation
+from clusterpolicy.synthetic import is_synthetic
 
 N_FIRMS = 200
 
@@ -340,9 +348,40 @@ def test_techfirms_section(tmp_path, canonical):
     pd.testing.assert_frame_equal(got.drop(columns="firm_id"), tech.drop(columns="firm_id"))
     assert load_params_file(tmp_path / "prepared" / "run.yml")["techfirms_path"].endswith(
         "techfirms.csv")
+    assert "techfirms" not in (tmp_path / "prepared" / "run.yml").read_text().split(
+        "panel_path")[0]  # no comment on a default the run does not take
     report = json.loads((tmp_path / "prepared" / "prepare_report.json").read_text("utf-8"))
     rename = next(s for s in report["steps"] if s["file"] == "techfirms" and s["step"] == "rename")
     assert all(f"{raw} → {canon}" in rename["detail"] for canon, raw in TECH_RAW.items())
+    assert not [s for s in report["steps"] if s["step"] == "default"]
+
+
+def test_without_techfirms_run_yml_and_the_report_say_study_2_is_synthetic(tmp_path, canonical,
+                                                                          capsys):
+    """A recipe without tech firms leaves techfirms_path to the book's default: run.yml says
+    so in a comment, the report in one step, the command line in a note; and the default
+    really is the synthetic file (what the sentence claims)."""
+    recipe = raw_extract(tmp_path / "raw", canonical, "parquet")
+    out = tmp_path / "prepared"
+    assert main(["prepare", str(recipe), "--out", str(out)]) == 0
+    assert f"note: {NO_TECHFIRMS}" in capsys.readouterr().out
+
+    text = (out / "run.yml").read_text(encoding="utf-8")
+    head = text.split("panel_path:")[0]
+    assert head.startswith("# no techfirms section in the recipe")
+    assert " ".join(line.removeprefix("# ") for line in head.splitlines()) == NO_TECHFIRMS
+    assert "techfirms_path" not in load_params_file(out / "run.yml")
+
+    report = json.loads((out / "prepare_report.json").read_text(encoding="utf-8"))
+    assert [s for s in report["steps"] if s["file"] == "techfirms"] == [
+        {"file": "techfirms", "step": "default", "detail": NO_TECHFIRMS, "rows": 0}]
+    lines = (out / "prepare_report.md").read_text(encoding="utf-8").splitlines()
+    assert [line for line in lines if "no techfirms section" in line] == [
+        f"| techfirms | default | {NO_TECHFIRMS} | 0 |"]
+
+    # The book's default tech firms, as a chapter (in chapters/) resolves them, are synthetic.
+    default = (ROOT / "chapters" / SHARED["techfirms_path"]).resolve()
+    assert default == (SYNTHETIC / "techfirms.csv").resolve() and is_synthetic(default)
 
 
 def test_the_report_travels_with_the_prepared_files(tmp_path, canonical):
@@ -394,6 +433,9 @@ def test_the_data_page_shows_the_preparation(tmp_path, canonical):
     assert prepared.steps["what"].tolist() == [s["detail"] for s in report["steps"]]
     assert prepared.steps["rows"].tolist() == [float(s["rows"]) for s in report["steps"]]
     assert {"rename", "ids", "years", "scale", "deflate", "drop"} <= set(prepared.steps["step"])
+    # the page's table says that this recipe left the tech firms to the synthetic default
+    assert prepared.steps[prepared.steps["input"] == "techfirms"].values.tolist() == [
+        ["techfirms", "default", NO_TECHFIRMS, 0.0]]
 
     members = pd.read_csv(out / "membership.csv", dtype={"firm_id": str})
     members.iloc[1:].to_csv(out / "membership.csv", index=False)

@@ -20,6 +20,10 @@ module carries it out, in this order, and records every step in a :class:`Prepar
    schemas (:func:`clusterpolicy.data.read.check_file`), and only then move the folder to
    ``DIR``: a failed step leaves ``DIR`` as it was.
 
+A recipe without a ``techfirms`` section prepares no tech firms: the build then takes the
+book's default, which is synthetic, and :data:`NO_TECHFIRMS` says so in ``run.yml``, in the
+report and on the command line.
+
 Every problem a user can fix raises :class:`~clusterpolicy.data.recipe.PrepareError`, naming
 the file, the column or key, the rule and the first offending rows (exit status 2).
 """
@@ -32,6 +36,7 @@ import re
 import shutil
 import sys
 import tempfile
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +73,12 @@ OUTPUT_FILES = {"panel": "panel.parquet", "membership": "membership.csv",
 
 #: The name of the report files (``.json`` and ``.md``) written beside the prepared inputs.
 REPORT_NAME = "prepare_report"
+
+#: What ``run.yml`` (as a comment), the report (as a step of ``techfirms``) and the command
+#: line say when the recipe has no ``techfirms`` section.
+NO_TECHFIRMS = ("no techfirms section in the recipe: run.yml sets no techfirms_path, so study 2 "
+                "(chapter 5) runs on the book's default tech firms, which are synthetic, unless "
+                "the build names another file")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -607,6 +618,21 @@ def run_params(recipe: Recipe, clusters: list[str], has_techfirms: bool) -> dict
     return params
 
 
+def run_file(params: dict[str, Any], has_techfirms: bool) -> str:
+    """The text of ``run.yml``: the parameters, after a comment on the tech firms when the
+    recipe has none.
+
+    The comment is not a key: the path of the book's synthetic tech firms depends on where the
+    book is, which ``prepare`` does not know, and the build takes a missing ``techfirms_path``
+    as that default anyway. A real panel would otherwise run beside synthetic tech firms with
+    nothing in the prepared folder to say so.
+    """
+    text = yaml.safe_dump(params, sort_keys=False, allow_unicode=True)
+    if has_techfirms:
+        return text
+    return "".join(f"# {line}\n" for line in textwrap.wrap(NO_TECHFIRMS, 94)) + text
+
+
 def prepare(recipe_path: str | os.PathLike[str], out: str | os.PathLike[str]) -> PrepareReport:
     """Carry out a recipe and write the canonical inputs, ``run.yml`` and the report to ``out``.
 
@@ -650,6 +676,8 @@ def prepare(recipe_path: str | os.PathLike[str], out: str | os.PathLike[str]) ->
     frames["membership"] = prepare_membership(recipe, frames["panel"], report)
     if recipe.techfirms is not None:
         frames["techfirms"] = prepare_techfirms(recipe, report)
+    else:
+        report.add("techfirms", "default", NO_TECHFIRMS, 0)
     for kind, frame in frames.items():
         order = [s.name for s in SPECS[kind] if s.name in frame]
         frames[kind] = _typed(frame[order + [c for c in frame.columns if c not in order]], kind)
@@ -680,8 +708,8 @@ def prepare(recipe_path: str | os.PathLike[str], out: str | os.PathLike[str]) ->
                                    f"breaks the {kind} schema")
             report.outputs.append({"input": kind, "file": OUTPUT_FILES[kind], "rows": len(frame),
                                    "sha256": sha256_file(path)})
-        params = run_params(recipe, clusters, "techfirms" in frames)
-        (tmp / "run.yml").write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True),
+        has_tech = "techfirms" in frames
+        (tmp / "run.yml").write_text(run_file(run_params(recipe, clusters, has_tech), has_tech),
                                      encoding="utf-8")
         (tmp / f"{REPORT_NAME}.json").write_text(
             json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -752,4 +780,6 @@ def cli_prepare(recipe: str, out: str) -> int:
     rows = ", ".join(f"{o['input']} {o['rows']:,} rows" for o in report.outputs)
     print(f"ok: prepared {rows} in {out}; build with: python -m clusterpolicy build "
           f"--params {Path(out) / 'run.yml'}")
+    if not any(o["input"] == "techfirms" for o in report.outputs):
+        print(f"note: {NO_TECHFIRMS}")
     return 0
