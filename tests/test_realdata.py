@@ -180,6 +180,30 @@ def test_the_scenarios_have_the_shapes_they_claim(tmp_path):
     assert ((by_region[True] == 0) & (by_region[False] > 0)).any()
 
 
+def test_inputs_from_prepare_build_and_the_data_page_shows_every_step(real_site, page_texts):
+    """The book builds on what `prepare` wrote, with its run.yml as it is (the quick settings
+    of the scenarios aside), and the Data page shows each step of the report, dropped rows
+    included, and that the files are still those prepare wrote."""
+    html = real_site("prepared")
+    prepared = html.parents[1] / "prepared"
+    chapters = json.loads((html / "run_manifest.json").read_text())["chapters"]
+    data = chapters["chapters/02_data"]
+    for name, file in (("panel_path", "panel.parquet"), ("membership_path", "membership.csv"),
+                       ("techfirms_path", "techfirms.csv")):
+        assert Path(data["parameters"][name]).resolve() == (prepared / file).resolve(), name
+    glue = data["glue"]
+    assert (glue["prep_given"], glue["prep_current"], glue["prep_edited"]) == (False, True, False)
+    assert glue["prep_recipe"] == "recipe.yml"
+
+    report = json.loads((prepared / "prepare_report.json").read_text(encoding="utf-8"))
+    dropped = [s for s in report["steps"] if s["step"] == "drop"]
+    assert [s["rows"] for s in dropped] == [len(realdata.UNKNOWN_MEMBERS)]
+    text = page_texts("prepared")["chapters/02_data"]
+    for step in report["steps"]:  # one table row each: input, step, what, rows
+        row = f"{step['file']} {step['step']} {step['detail']} {step['rows']:,}"
+        assert row in text, row
+
+
 DATA_PARAMETERS = {"panel_path", "membership_path", "techfirms_path", "programme_path"}
 
 

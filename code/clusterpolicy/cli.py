@@ -1,4 +1,4 @@
-"""Command line: ``python -m clusterpolicy {build,run,diff,synth,montecarlo,validate}``.
+"""Command line: ``python -m clusterpolicy {build,run,diff,synth,montecarlo,validate,prepare}``.
 
 Exit status: 0 success, 1 a chapter or the book failed, 2 bad input or usage.
 """
@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from clusterpolicy.book import changes
 from clusterpolicy.book.build import BuildError, ChapterFailed, ContractBroken, RenderFailed, build, run
 from clusterpolicy.checks.store import cli_montecarlo
+from clusterpolicy.data.prepare import cli_prepare
 from clusterpolicy.data.read import cli_validate
 from clusterpolicy.synthetic import cli_synth
 
@@ -86,6 +87,14 @@ def make_parser() -> argparse.ArgumentParser:
                           help="cluster names the membership file may use (default: the seven)")
     validate.add_argument("--panel", default=None,
                           help="with --schema membership: the panel, for the cross-file checks")
+
+    prepare = sub.add_parser("prepare", help="turn a raw extract into the book's inputs, as a "
+                                             "recipe says")
+    prepare.add_argument("recipe", help="recipe file (YAML); its relative paths are relative "
+                                        "to it")
+    prepare.add_argument("--out", required=True,
+                         help="folder to write panel.parquet, membership.csv, run.yml and the "
+                              "preparation report into")
     return parser
 
 
@@ -119,6 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                   dask_scheduler=args.dask_scheduler)
         elif args.command == "validate":
             return cli_validate(args.path, args.schema, clusters=args.clusters, panel=args.panel)
+        elif args.command == "prepare":
+            return cli_prepare(args.recipe, args.out)
     except (ChapterFailed, RenderFailed, ContractBroken) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

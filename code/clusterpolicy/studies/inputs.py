@@ -4,10 +4,11 @@ chapter (02).
 The programme chapter sets the public record of the programme (a programme file read by
 :func:`clusterpolicy.data.programme.load_programme`) beside the membership data
 (:func:`programme_record`, :func:`membership_in_data`, :func:`timeline_figure`). The data chapter
-describes the input files, their calibration against the published facts, the estimation
-sample, descriptive statistics, the pre-period comparison of members and non-members and the
-tech firms of study 2 (:func:`data_files`, :func:`calibration`, :func:`generating_process`,
-:func:`sample_account`, :func:`descriptives`, :func:`pre_period`, :func:`tech_firms`).
+describes the input files and how they were prepared from a raw extract, their calibration
+against the published facts, the estimation sample, descriptive statistics, the pre-period
+comparison of members and non-members and the tech firms of study 2 (:func:`data_files`,
+:func:`preparation`, :func:`calibration`, :func:`generating_process`, :func:`sample_account`,
+:func:`descriptives`, :func:`pre_period`, :func:`tech_firms`).
 
 Every function works on any data that satisfy the schemas: real data (no truth file), a
 programme file without a legal basis, data with one cohort or without never-members.
@@ -27,7 +28,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from clusterpolicy.core import provenance
-from clusterpolicy.data import samples
+from clusterpolicy.data import prepare, samples
 from clusterpolicy.data.programme import Programme
 from clusterpolicy.data.published import Study1Facts
 from clusterpolicy.synthetic.calibration import calibration_table
@@ -299,6 +300,75 @@ def data_files(panel_path: PathLike, membership_path: PathLike,
          "SHA-256 (first 12)": provenance.sha256_file(Path(path))[:12]}
         for path, content, synthetic, user_source in rows
     ]).set_index("file")
+
+
+#: Where the input files of a run come from, one case each (see :func:`preparation`).
+PREPARATION_CASES: tuple[str, ...] = (
+    "given",  # no preparation report beside the panel: the files are used as they are
+    "current",  # written by `prepare` and unchanged since
+    "edited",  # written by `prepare`, then changed: the report does not describe the changes
+)
+
+
+@dataclass(frozen=True)
+class Preparation:
+    """How the input files of a run came to be: as given, or through ``prepare``.
+
+    Attributes
+    ----------
+    case
+        One of :data:`PREPARATION_CASES`.
+    steps
+        The preparation report's transformations and rows changed or dropped (columns
+        ``input``, ``step``, ``what``, ``rows``; rows as numbers); ``None`` when given.
+    recipe
+        The file name of the recipe ``prepare`` carried out; ``None`` when given.
+    report_file
+        The file name of the readable report beside the prepared files.
+    edited
+        The files of this run that ``prepare`` wrote and that changed since, by name, joined
+        with commas; empty unless ``case`` is ``edited``.
+    """
+
+    case: str
+    steps: pd.DataFrame | None
+    recipe: str | None
+    report_file: str
+    edited: str
+
+
+def preparation(panel_path: PathLike, membership_path: PathLike,
+                techfirms_path: PathLike) -> Preparation:
+    """Whether the inputs came through ``prepare``, what it did, and whether they changed since.
+
+    The report looked for is the one beside the panel
+    (:func:`clusterpolicy.data.prepare.find_report`, which records it as an input of the
+    running chapter). Each file of the run that the report lists is compared with the checksum
+    ``prepare`` recorded; a file of the run from elsewhere (a tech-firm file that the recipe
+    did not name, say) is not described by the report and not compared.
+
+    Parameters
+    ----------
+    panel_path, membership_path, techfirms_path
+        The three inputs of the run.
+
+    Returns
+    -------
+    Preparation
+    """
+    report_file = f"{prepare.REPORT_NAME}.md"
+    found = prepare.find_report(panel_path)
+    if found is None:
+        return Preparation("given", None, None, report_file, "")
+    folder = Path(panel_path).resolve().parent
+    mine = [Path(p).name for p in (panel_path, membership_path, techfirms_path)
+            if Path(p).resolve().parent == folder]
+    edited = [name for name in mine if name in found["changed"]]
+    steps = prepare.steps_table(found)
+    return Preparation(
+        case="edited" if edited else "current",
+        steps=steps.astype({"rows": "float64"}),  # shown with thousands separators
+        recipe=Path(found["recipe"]).name, report_file=report_file, edited=", ".join(edited))
 
 
 @dataclass(frozen=True)
