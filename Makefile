@@ -9,7 +9,7 @@ CFF_STAMP := .venv-cff/.installed
 # Optional: a parameters file for the build, e.g. `make book PARAMS=myrun.yml`.
 PARAMS ?=
 
-.PHONY: book pdf test lint bench clean
+.PHONY: book pdf test lint bench release clean
 
 $(STAMP): requirements.txt code/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,14 @@ pdf: $(STAMP)
 
 test: $(STAMP) $(CFF_STAMP)
 	$(BIN)/python -m pytest
+
+# A release: the whole test suite, then the book built and its results frozen in
+# releases/$(VERSION)/ (see README, "Releases").
+release:
+	@test -n "$(VERSION)" || { echo "usage: make release VERSION=X.Y.Z"; exit 2; }
+	@test -z "$$(git status --porcelain)" || { echo "commit your changes first"; exit 2; }
+	$(MAKE) test
+	$(BIN)/python -m clusterpolicy release $(VERSION)
 
 lint: $(STAMP)
 	$(BIN)/ruff check code tests benchmarks

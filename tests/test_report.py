@@ -94,6 +94,57 @@ def test_citation_generated_from_cff():
     assert f"(Version {citation.version})" in apa
 
 
+def test_a_chapter_is_cited_with_the_version_and_its_page_only_where_a_site_is_named():
+    from clusterpolicy.book.citation import ChapterCitation, parse_citation
+
+    text = (ROOT / "CITATION.cff").read_text(encoding="utf-8")
+    book = parse_citation(text)
+    chapter = ChapterCitation(book, "Cluster membership and productivity",
+                              "chapters/04_cluster_effects")
+    assert chapter.address is None  # no site named: no invented address
+    assert chapter.apa() == (f"The clusterpolicy replication team. ({book.year}). Cluster "
+                             f"membership and productivity. In *{book.title}* (Version "
+                             f"{book.version}, released {book.date_released}).")
+    bib = chapter.bibtex()
+    assert bib.startswith(f"@incollection{{{book.key}_04_cluster_effects,")
+    assert f"version   = {{{book.version}}}" in bib and "url" not in bib
+    sited = parse_citation(text + 'url: "https://example.org/book/"\n'
+                                  'repository-code: "https://example.org/repo"\n')
+    cited = ChapterCitation(sited, "T", "chapters/04_cluster_effects")
+    assert cited.address == (f"https://example.org/book/v{sited.version}/"
+                             "chapters/04_cluster_effects.html")
+    assert cited.apa().endswith(f" {cited.address}") and f"url       = {{{cited.address}}}" in cited.bibtex()
+    # the repository alone is no chapter's page
+    assert ChapterCitation(parse_citation(text + 'repository-code: "https://example.org/r"\n'),
+                           "T", "chapters/x").address is None
+
+
+def test_the_repository_comes_from_the_citation_file_or_no_button_links_anywhere():
+    import yaml
+
+    from clusterpolicy.book.citation import edition_line, parse_citation, site_config
+
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    assert "repository" not in config  # one place: CITATION.cff
+    text = (ROOT / "CITATION.cff").read_text(encoding="utf-8")
+    none = site_config(config, parse_citation(text), "Version x")
+    assert "repository" not in none
+    assert none["html"]["use_repository_button"] is False and none["html"]["use_issues_button"] is False
+    assert none["html"]["extra_footer"].endswith("<p>Version x</p>\n")
+    assert "BSD 3-Clause" in none["html"]["extra_footer"]
+    assert "extra_footer" in config["html"] and "Version x" not in config["html"]["extra_footer"]
+    owned = site_config(config, parse_citation(text + 'repository-code: "https://example.org/r"\n'),
+                        "Version x")
+    assert owned["repository"] == {"url": "https://example.org/r", "branch": "main"}
+    assert owned["html"]["use_repository_button"] and owned["html"]["use_issues_button"]
+    book = parse_citation(text)
+    assert edition_line(book, "a" * 40 + "+dirty", "2026-12-08T01:02:03+00:00") == (
+        f"Version {book.version} (released {book.date_released}) · built from commit "
+        f"{'a' * 12} with uncommitted changes · numbers computed 2026-12-08")
+    assert edition_line(book, None, None) == (
+        f"Version {book.version} (released {book.date_released})")
+
+
 def test_citation_cff_is_valid():
     cffconvert = ROOT / ".venv-cff" / "bin" / "cffconvert"
     require(cffconvert.exists(), "cffconvert not installed (`make test` installs it in .venv-cff)")

@@ -219,3 +219,25 @@ def test_manifest_is_published_with_every_glued_name(site: Path):
     for name, entry in manifest["chapters"].items():
         assert {"parameters", "inputs", "versions", "commit", "seconds", "glue"} <= set(entry), name
     assert manifest["chapters"]["intro"]["glue"]["book_version"]
+
+
+def test_every_chapter_ends_with_its_citation_and_every_page_says_its_version(visits):
+    from clusterpolicy.book.citation import load_citation
+    from conftest import ROOT
+
+    cited = load_citation(ROOT / "CITATION.cff")
+    edition = f"Version {cited.version} (released {cited.date_released})"
+    for page, visit in visits.items():
+        assert edition in visit.page.inner_text("footer"), page
+        # no repository is configured: no button may point at one
+        assert visit.page.locator("a[href*='github.com']").count() == 0, page
+        if not page.startswith("chapters/"):
+            continue
+        section = visit.page.locator("section#cite-this-chapter")
+        assert section.count() == 1, f"{page}: no 'Cite this chapter' section"
+        assert section.locator("h2").inner_text().startswith("Cite this chapter"), page
+        text = section.inner_text()
+        assert f"(Version {cited.version}, released {cited.date_released})" in text, page
+        assert f"version   = {{{cited.version}}}" in section.locator("pre").inner_text(), page
+        title = visit.page.locator("main h1").first.inner_text().rstrip("#").strip()
+        assert title in text, page

@@ -1,4 +1,4 @@
-"""Command line: ``python -m clusterpolicy {build,run,diff,synth,montecarlo,validate,prepare}``.
+"""Command line: ``python -m clusterpolicy {build,run,diff,release,synth,montecarlo,validate,prepare}``.
 
 Exit status: 0 success, 1 a chapter or the book failed, 2 bad input or usage.
 """
@@ -9,7 +9,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from clusterpolicy.book import changes
+from clusterpolicy.book import changes, release
 from clusterpolicy.book.build import BuildError, ChapterFailed, ContractBroken, RenderFailed, build, run
 from clusterpolicy.checks.store import cli_montecarlo
 from clusterpolicy.data.prepare import cli_prepare
@@ -46,6 +46,14 @@ def make_parser() -> argparse.ArgumentParser:
                                        "moved, verdicts that flipped, and why")
     diff.add_argument("before", help="run_manifest.json of the earlier run, or its site folder")
     diff.add_argument("after", help="run_manifest.json of the later run, or its site folder")
+
+    rel = sub.add_parser("release", help="freeze the results of a release: build the book, "
+                                         "keep its run manifest in releases/VERSION/, set the "
+                                         "version and date in CITATION.cff, add the changelog "
+                                         "entry (make release runs the tests first)")
+    rel.add_argument("version", help="the new version, X.Y.Z, newer than CITATION.cff's")
+    rel.add_argument("--book", default=".", help="book root holding _toc.yml (default: .)")
+    rel.add_argument("--out", help="build directory (default: BOOK/_build)")
 
     synth = sub.add_parser("synth", help="generate the synthetic datasets")
     synth.add_argument("--out", required=True, help="directory to write the datasets into")
@@ -117,6 +125,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 2
             print(changes.compare(before, after, before_label=args.before,
                                   after_label=args.after).text(), end="")
+        elif args.command == "release":
+            try:
+                release.make_release(args.book, args.version, out=args.out)
+            except release.ReleaseError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
         elif args.command == "synth":
             return cli_synth(args.out, seed=args.seed, firms=args.firms, shape=args.shape,
                               scenario=args.scenario)

@@ -41,6 +41,7 @@ from typing import Any, Literal, NoReturn
 import nbformat
 import yaml
 
+from clusterpolicy.book import citation
 from clusterpolicy.book.parameters import SHARED
 from clusterpolicy.core import provenance
 from clusterpolicy.data import read
@@ -725,12 +726,14 @@ def _assets(directory: Path) -> list[Path]:
     return sorted(found)
 
 
-def stage_book(book: Book, executed: Mapping[str, Path]) -> str:
+def stage_book(book: Book, executed: Mapping[str, Path], computed: str | None = None) -> str:
     """Mirror the book into the stage, executed notebooks in place of chapter sources; returns
     a checksum of what was staged (paths and bytes).
 
-    Files are rewritten only when their bytes change, so Sphinx's incremental build re-reads
-    only what changed.
+    The staged configuration takes the repository from ``CITATION.cff`` and gets the edition
+    line of every footer (:func:`clusterpolicy.book.citation.site_config`; ``computed``: when
+    the newest numbers were computed). Files are rewritten only when their bytes change, so
+    Sphinx's incremental build re-reads only what changed.
     """
     stage = book.stage
     wanted: dict[Path, bytes] = {}
@@ -738,6 +741,11 @@ def stage_book(book: Book, executed: Mapping[str, Path]) -> str:
         if (book.root / name).is_file():
             wanted[stage / name] = (book.root / name).read_bytes()
     config = yaml.safe_load((book.root / "_config.yml").read_text(encoding="utf-8")) or {}
+    cff = book.root / "CITATION.cff"
+    if cff.is_file():
+        cited = citation.parse_citation(cff.read_text(encoding="utf-8"))
+        edition = citation.edition_line(cited, provenance.git_commit(book.root), computed)
+        config = citation.site_config(config, cited, edition)
     config.setdefault("execute", {})["execute_notebooks"] = "off"
     wanted[stage / "_config.yml"] = yaml.safe_dump(config, sort_keys=False).encode()
     for directory in BOOK_DIRS:
@@ -1023,7 +1031,8 @@ def build(root: str | os.PathLike[str] = ".", *, params_file: str | None = None,
     with exclusive(book):
         records = run_chapters(book, chapters, overrides, progress)
         staged = stage_book(book, {r.docname: ChapterCache(book.cache).notebook_path(r.docname)
-                                   for r in records})
+                                   for r in records},
+                            computed=max((r.executed_at for r in records), default=None))
         seconds = render(book, staged)
         manifest = _manifest(book, records)
         publish(book, manifest)

@@ -24,9 +24,14 @@ from typing import Any
 
 import pandas as pd
 
-#: The page that reports on the execution itself, whose values (seconds, timestamps, paths of
-#: the run) describe how the run went, not its results, and move on every run.
-EXECUTION_REPORT = "chapters/appendix_reproducibility"
+#: Pages whose glued values describe the run or the book, not its results, and are never
+#: compared: page -> why.
+NOT_COMPARED = {
+    "chapters/appendix_reproducibility": "the execution report: seconds, times and paths of "
+                                         "the run",
+    "chapters/appendix_changes": "the What changed page: this comparison itself",
+    "chapters/appendix_cite": "the citation page: version, date and changelog of the book",
+}
 
 #: Glued values are numbers, flags, short texts and Markdown tables.
 Value = Any
@@ -117,7 +122,7 @@ class Changes:
         head = f"Comparing {self.before_label} with {self.after_label}: "
         if self.nothing_moved:
             return head + (f"nothing moved; all {self.unchanged:,} glued values are identical "
-                           f"(the execution report, {EXECUTION_REPORT}, is not compared).\n")
+                           f"(not compared: {', '.join(NOT_COMPARED)}).\n")
         counts = pd.Series([m.kind for m in self.moved]).value_counts()
         lines = [head + f"{len(self.moved):,} glued values differ ("
                  + ", ".join(f"{n} {kind}" for kind, n in counts.items())
@@ -258,14 +263,14 @@ def compare(before: dict[str, Any], after: dict[str, Any], *, before_label: str 
     Returns
     -------
     Changes
-        The values of :data:`EXECUTION_REPORT` are not compared.
+        The values of the pages of :data:`NOT_COMPARED` are not compared.
     """
     pages_a, pages_b = before.get("chapters", {}), after.get("chapters", {})
     moved: list[Moved] = []
     unchanged = 0
     why: dict[str, list[str]] = {}
     for page in sorted(set(pages_a) | set(pages_b)):
-        if page == EXECUTION_REPORT:
+        if page in NOT_COMPARED:
             continue
         glue_a = (pages_a.get(page) or {}).get("glue", {})
         glue_b = (pages_b.get(page) or {}).get("glue", {})
