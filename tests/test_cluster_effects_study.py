@@ -149,6 +149,7 @@ def test_panel_from_tfp_counts_every_firm(data, full, economy):
 def test_panel_from_tfp_without_never_members(full, economy):
     members_only = ce.panel_from_tfp(full[full["cohort"] > 0], economy.membership)
     assert members_only.n_never == 0 and not members_only.has_never_members
+    assert "there is no never-member" in members_only.design_problem
     assert members_only.n_treated == members_only.n_firms_balanced > 0
     assert members_only.truth is None and members_only.notes == {}
     assert not members_only.effect_ramps and members_only.theta is None
@@ -392,3 +393,23 @@ def test_notes_of_the_page_follow_the_sections(data, matched, twfe, staggered, s
     expected = [s for r in results if r is not None for s in r.notes]
     assert list(dict.fromkeys(sources)) == expected
     assert len(lines) == sum(len(n) for r in results if r is not None for n in r.notes.values())
+
+
+def test_degenerate_memberships_are_explained_not_crashed_on(full, economy, data):
+    assert data.design_problem is None
+    first = int(full["year"].min())
+    all_first = ce.panel_from_tfp(full.assign(cohort=np.where(full["cohort"] > 0, first, 0)),
+                                  economy.membership)
+    assert all_first.pre_years == () and all_first.pre_period == "none"
+    assert all_first.design_problem.startswith(
+        f"Every member of the balanced panel joined in its first year, {first}: there is no "
+        "year before joining")
+    member = full.loc[full["cohort"] > 0, "firm_id"].iloc[0]
+    single = ce.panel_from_tfp(full.assign(cohort=np.where(full["firm_id"] == member,
+                                                           full["cohort"], 0)),
+                               economy.membership)
+    assert single.n_treated == 1 and single.pre_years  # a pre-period, but one member
+    assert single.design_problem.startswith("The balanced panel holds 1 member firm(s).")
+    none = ce.panel_from_tfp(full.assign(cohort=0), economy.membership)
+    assert none.n_treated == 0 and none.cohort_years == "none"
+    assert "holds 0 member firm(s)" in none.design_problem

@@ -374,3 +374,18 @@ def test_export_effects_without_truth_or_with_a_truth_that_does_not_regenerate(s
     assert broken.truth_missing and np.isnan(broken.true_initiation)
     assert (broken.table["vs true effect"] == "no truth (real data)").all()
     assert broken.notes[0][0] == "true exporting effects"
+
+
+def test_the_design_problem_names_what_the_data_lack_before_any_estimate():
+    panel = _tfp_panel(n=40)
+    assert synthesis.design_problem(panel) is None
+    first_year = panel.assign(cohort=np.where(panel["cohort"] > 0, 2010, 0))
+    assert "joined in its first year, 2010: there is no pre-period" in synthesis.design_problem(
+        first_year)
+    one = panel.assign(cohort=np.where(panel["firm_id"] == "f0002", 2013, 0))
+    assert synthesis.design_problem(one).startswith(
+        "The balanced TFP panel holds 1 member firm(s); this chapter compares members with "
+        "never-members and needs at least 2")
+    every = panel.assign(cohort=2013)
+    assert "there is no never-member" in synthesis.design_problem(every)
+    assert "not testable" in synthesis.design_problem(every)

@@ -64,6 +64,7 @@ __all__ = [
     "COVARIATES",
     "CS_COVARIATES",
     "HONEST_CASES",
+    "MIN_MEMBERS",
     "MODERATORS",
     "ClassMerge",
     "EstimationPanel",
@@ -169,6 +170,11 @@ def notes_markdown(*results: Any) -> str:
     if not merged:
         return "No estimator raised a warning or dropped data."
     return "\n".join(f"* **{source}**: {note}" for source, notes in merged.items() for note in notes)
+
+
+#: The fewest members of the balanced panel that the chapter's estimators use: standard errors
+#: clustered by firm need more than one treated firm.
+MIN_MEMBERS = 2
 
 
 def year_span(years: Sequence[int]) -> str:
@@ -543,12 +549,14 @@ class EstimationPanel:
 
     @property
     def pre_period(self) -> str:
-        return year_span(self.pre_years)
+        """The pre-period, ``"2013–2016"``; ``"none"`` when every member joined in the first
+        panel year."""
+        return year_span(self.pre_years) if self.pre_years else "none"
 
     @property
     def cohort_years(self) -> str:
-        """The cohorts, ``"2017, 2018, 2019"``."""
-        return ", ".join(str(g) for g in self.cohorts)
+        """The cohorts, ``"2017, 2018, 2019"`` (``"none"`` without members)."""
+        return ", ".join(str(g) for g in self.cohorts) or "none"
 
     @property
     def n_dropped_balance(self) -> int:
@@ -558,6 +566,37 @@ class EstimationPanel:
     def has_never_members(self) -> bool:
         """Whether the balanced panel has never-members, the controls of every estimator here."""
         return self.n_never > 0
+
+    @property
+    def design_problem(self) -> str | None:
+        """Why the chapter's estimators cannot run on these data (MyST Markdown), or None.
+
+        Every estimator compares the change of members' TFP after joining with that of
+        never-members over the same years, so it needs at least :data:`MIN_MEMBERS` members
+        (the standard errors are clustered by firm), a year before the first members joined,
+        and never-members.
+        """
+        scorecard = "; the scorecard marks the study-1 claims as not testable."
+        if self.n_treated < MIN_MEMBERS:
+            return (f"The balanced panel holds {self.n_treated:,} member firm(s). Every estimate "
+                    f"of this chapter compares members with never-members, with standard errors "
+                    f"clustered by firm, and needs at least {MIN_MEMBERS} members" + scorecard)
+        if not self.pre_years:
+            return (f"Every member of the balanced panel joined in its first year, "
+                    f"{self.years[0]}: there is no year before joining to compare the members' "
+                    "TFP with, so no difference-in-differences can be estimated (nor matched on "
+                    "pre-period covariates)" + scorecard)
+        if not self.has_never_members:
+            return (f"Every one of the {self.n_firms_balanced:,} firms of the balanced panel "
+                    "joined a cluster: there is no never-member. The study's conditional DiD "
+                    "matches each member with a never-member, and the chapter's other estimates "
+                    "(TWFE, Callaway–Sant'Anna, the Goodman-Bacon decomposition, the "
+                    "sensitivity analysis, the heterogeneity and the specification table) use "
+                    "never-members as controls, alone or beside members that have not joined "
+                    "yet, so none of them is estimated on these data. Only a comparison of early "
+                    "with late joiners would be possible, which this chapter does not make"
+                    + scorecard)
+        return None
 
 
 def estimation_panel(
@@ -625,7 +664,11 @@ def panel_from_tfp(
     years = tuple(sorted(int(y) for y in full[TIME].unique()))
     ended = full[(full[COHORT] > 0) & (full[TIME] >= full[COHORT]) & (full["member"] == 0)]
     balanced, sample_table = balanced_panel(full)
-    panel, pre_years = add_firm_covariates(balanced, ["log_tfp", "employment", "log_employment"])
+    first_cohort = balanced.loc[balanced[COHORT] > 0, COHORT].min()
+    if pd.notna(first_cohort) and (balanced[TIME] < first_cohort).any():
+        panel, pre_years = add_firm_covariates(balanced, ["log_tfp", "employment", "log_employment"])
+    else:  # no member, or all joined in the first year: no pre-period (design_problem says so)
+        panel, pre_years = balanced.copy(), []
     unit_cohort = panel.groupby(UNIT)[COHORT].first()
     cohorts = tuple(sorted(int(g) for g in unit_cohort.unique() if g > 0))
     cohort_table = pd.DataFrame({

@@ -55,6 +55,7 @@ __all__ = [
     "ci_text",
     "collect_notes",
     "data_banner",
+    "design_problem",
     "difference_verdict",
     "export_effects",
     "export_event_figure",
@@ -510,6 +511,35 @@ class InnovativeGroups:
     def has_never_members(self) -> bool:
         """Whether the balanced panel has a firm that never joined (the DiD needs controls)."""
         return bool((self.panel["cohort"] == 0).any())
+
+
+def design_problem(data: pd.DataFrame) -> str | None:
+    """Why the chapter's comparisons of members with never-members cannot be made on ``data``
+    (firm-year TFP with ``firm_id, year, cohort``), or None.
+
+    Like chapter 04's (:attr:`~clusterpolicy.studies.cluster_effects.EstimationPanel.design_problem`),
+    on the balanced panel: at least :data:`~clusterpolicy.studies.cluster_effects.MIN_MEMBERS`
+    members, a year before the first joined (the innovation classes are measured then) and
+    never-members.
+    """
+    panel, _ = ce.balanced_panel(data)
+    cohort = panel.groupby("firm_id")["cohort"].first()
+    members = int((cohort > 0).sum())
+    cannot = ("; none of this chapter's estimates can be computed on these data, and the "
+              "scorecard marks its claims as not testable.")
+    if members < ce.MIN_MEMBERS:
+        return (f"The balanced TFP panel holds {members:,} member firm(s); this chapter compares "
+                f"members with never-members and needs at least {ce.MIN_MEMBERS}" + cannot)
+    first = int(cohort[cohort > 0].min())
+    if not (panel["year"] < first).any():
+        return (f"Every member of the balanced TFP panel joined in its first year, {first}: "
+                "there is no pre-period in which to classify firms as highly innovative or to "
+                "compare TFP before joining" + cannot)
+    if not (cohort == 0).any():
+        return (f"Every one of the {cohort.size:,} firms of the balanced TFP panel joined a "
+                "cluster: there is no never-member. This chapter compares members with "
+                "never-members, of the same group for TFP and in the exporting samples" + cannot)
+    return None
 
 
 def innovative_groups(
