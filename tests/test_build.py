@@ -400,6 +400,17 @@ def test_a_data_path_that_is_not_a_regular_file_is_rejected(book, kind, monkeypa
     assert "parameter numbers_path of chapter chapters/echo" in stderr and expected in stderr
 
 
+def test_an_empty_data_path_is_an_error_not_no_file(book, monkeypatch, capsys):
+    status, stderr = main(["build", "-p", "numbers_path", ""], book, monkeypatch, capsys)
+    assert status == 2
+    assert ("parameter numbers_path of chapter chapters/echo: an empty path; give a file (the "
+            "default is ") in stderr
+    params = book / "empty.yml"
+    params.write_text('numbers_path: ""\n')
+    status, stderr = main(["build", "--params", str(params)], book, monkeypatch, capsys)
+    assert status == 2 and "numbers_path of chapter chapters/echo: an empty path" in stderr
+
+
 @pytest.mark.parametrize("value, default, expected", [
     (3, 2.5, 3.0), (True, False, True), ("SIM", ["Catalisti", "SIM"], ["SIM"]),
     (["a", "b"], ["x"], ["a", "b"]), ([0, 1], [0.0, 0.5], [0.0, 1.0]), (7, None, 7),

@@ -353,7 +353,8 @@ def load_params_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     # Relative data paths in a parameters file are relative to the file, not to the shell.
     return {
         name: str((file.resolve().parent / value).resolve())
-        if name.endswith(PATH_SUFFIX) and isinstance(value, str) and not os.path.isabs(value)
+        if name.endswith(PATH_SUFFIX) and isinstance(value, str) and value
+        and not os.path.isabs(value)
         else value
         for name, value in data.items()
     }
@@ -376,7 +377,8 @@ def resolve_overrides(
             overrides[name] = raw  # reported as unknown below
             continue
         value = parse_cli_value(raw, declared[name])
-        if name.endswith(PATH_SUFFIX) and isinstance(value, str) and not os.path.isabs(value):
+        if name.endswith(PATH_SUFFIX) and isinstance(value, str) and value \
+                and not os.path.isabs(value):  # "" stays empty: check_paths says so
             value = str((cwd / value).resolve())
         overrides[name] = value
     unknown = [name for name in overrides if name not in declared]
@@ -404,7 +406,13 @@ def effective_parameters(chapter: Chapter, overrides: Mapping[str, Any]) -> dict
 def check_paths(chapter: Chapter, params: Mapping[str, Any]) -> None:
     """Every ``*_path`` parameter must name an existing file (relative to the chapter)."""
     for name, value in params.items():
-        if not name.endswith(PATH_SUFFIX) or name == MANIFEST_PARAMETER or value in (None, ""):
+        if not name.endswith(PATH_SUFFIX) or name == MANIFEST_PARAMETER:
+            continue
+        if value in (None, ""):
+            if chapter.parameters.get(name) not in (None, ""):
+                # an unset shell variable (`-p panel_path "$PANEL"`) must not read as "no file"
+                raise BuildError(f"parameter {name} of chapter {chapter.docname}: an empty path; "
+                                 f"give a file (the default is {chapter.parameters[name]})")
             continue
         path = Path(value)
         if not path.is_absolute():
