@@ -155,11 +155,20 @@ def _number(value: Value) -> float | None:
     return float(value)
 
 
+#: Texts longer than this are summarised in tables of moved values (the prose they carry is on
+#: the page that glues them).
+SHOWN_TEXT = 60
+
+
 def _shown(value: Value) -> str:
     if value is None:
         return "–"
     if _is_table(value):
         return f"table of {value.strip().count(chr(10)) - 1} rows"
+    if isinstance(value, float) and math.isnan(value):
+        return "not a number"
+    if isinstance(value, str) and len(value) > SHOWN_TEXT:
+        return f"a text of {len(value):,} characters"
     return str(value)
 
 

@@ -34,7 +34,7 @@ __all__ = ["CHANGELOG", "CITATION", "INDEX", "MANIFEST", "RELEASES", "Frozen", "
 
 #: The folder of the repository that holds one folder per release.
 RELEASES = "releases"
-#: The list of releases in it (version, date, manifest): what the What changed page reads, so
+#: The list of releases in it (version, date, manifest), which the What changed page reads so
 #: that a new release re-executes it.
 INDEX = "index.json"
 #: The frozen manifest's file name in a release folder.

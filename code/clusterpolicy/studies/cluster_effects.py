@@ -172,8 +172,8 @@ def notes_markdown(*results: Any) -> str:
     return "\n".join(f"* **{source}**: {note}" for source, notes in merged.items() for note in notes)
 
 
-#: The fewest members of the balanced panel that the chapter's estimators use: standard errors
-#: clustered by firm need more than one treated firm.
+#: The fewest members of the balanced panel that the chapter's estimators use (standard errors
+#: clustered by firm need more than one treated firm).
 MIN_MEMBERS = 2
 
 
@@ -925,7 +925,7 @@ def twfe_diagnostics(data: EstimationPanel) -> TWFEDiagnostics:
 # ----------------------------------------------------------------------------------------------
 # Staggered DiD: Callaway and Sant'Anna, event studies
 # ----------------------------------------------------------------------------------------------
-#: Comparison groups of Callaway-Sant'Anna: the estimator's name and the page's label.
+#: Comparison groups of Callaway-Sant'Anna, each as the estimator's name and the page's label.
 CS_CONTROLS = (("never", "never members"), ("notyet", "never and not-yet members"))
 
 
