@@ -111,3 +111,32 @@ def test_every_public_module_has_its_section_on_the_api_page():
             modules.add(".".join(("clusterpolicy", *parts)))
     assert not sorted(modules - documented), "modules missing from chapters/appendix_api.md"
     assert not sorted(documented - modules), "sections of modules that do not exist"
+
+
+def test_no_documented_attribute_comment_reads_as_a_type():
+    """Napoleon reads a ``#:`` comment whose first line has a colon ("Pages: the ...") as
+    ``TYPE: description``; the strict render then fails on a reference to the "type" at the end
+    of a whole build. Checked here on every name the API page documents."""
+    import importlib
+
+    from sphinx.ext.napoleon import Config
+    from sphinx.ext.napoleon.docstring import NumpyDocstring
+    from sphinx.pycode import ModuleAnalyzer
+
+    config = Config(napoleon_use_rtype=False, napoleon_preprocess_types=True)
+    read_as_types = []
+    for file in sorted(PACKAGE.rglob("*.py")):
+        parts = file.relative_to(PACKAGE).with_suffix("").parts
+        parts = parts[:-1] if parts[-1] == "__init__" else parts
+        if any(part.startswith("_") for part in parts):
+            continue
+        name = ".".join(("clusterpolicy", *parts))
+        public = set(getattr(importlib.import_module(name), "__all__", ()))
+        for (owner, attribute), lines in ModuleAnalyzer.for_module(name).find_attr_docs().items():
+            if (owner.split(".")[0] or attribute) not in public:
+                continue
+            text = str(NumpyDocstring(list(lines), config, what="attribute", name=attribute))
+            if ":type:" in text:
+                read_as_types.append(f"{name}.{owner + '.' if owner else ''}{attribute}: "
+                                     f"{lines[0]!r}")
+    assert read_as_types == [], "reword the first line (no 'X: y'):\n" + "\n".join(read_as_types)
