@@ -279,3 +279,29 @@ def test_one_tfp_setting_reaches_every_chapter_that_measures_tfp(real_site):
     assert chapters["chapters/03_productivity"]["glue"]["degree"] == 3
     # the pages that do not measure TFP do not take the setting
     assert "degree" not in chapters["chapters/05_serial_innovators"]["parameters"]
+
+
+def test_the_what_changed_page_compares_each_build_with_the_latest_release(real_site, page_texts,
+                                                                          default_build):
+    """The page's counts are those of `diff` against the latest release; a scenario build names
+    its deliberately changed parameter (a cubic first stage) among the causes."""
+    from clusterpolicy.book import changes, release
+
+    latest = release.latest(ROOT / "releases" / "index.json")
+    scenario = "one-cohort-no-exporters"
+    for site in (default_build, real_site(scenario)):
+        manifest = json.loads((site / "run_manifest.json").read_text())
+        glue = manifest["chapters"]["chapters/appendix_changes"]["glue"]
+        assert glue["has_release"] is (latest is not None)
+        if latest is None:
+            continue
+        expected = changes.compare(latest.read(), manifest)
+        assert (glue["n_moved"], glue["n_flipped"], glue["n_unchanged"]) == (
+            len(expected.moved), len(expected.flipped), expected.unchanged)
+    text = page_texts(scenario)["chapters/appendix_changes"]
+    if latest is None:
+        assert "No release has been made yet" in text
+    else:
+        assert f"Compared with release {latest.version}" in text
+        assert "parameters changed:" in text and "degree 2 -> 3" in text
+        assert "input files changed:" in text
