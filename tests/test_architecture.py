@@ -118,6 +118,7 @@ def test_no_documented_attribute_comment_reads_as_a_type():
     ``TYPE: description``; the strict render then fails on a reference to the "type" at the end
     of a whole build. Checked here on every name the API page documents."""
     import importlib
+    import inspect
 
     from sphinx.ext.napoleon import Config
     from sphinx.ext.napoleon.docstring import NumpyDocstring
@@ -132,11 +133,23 @@ def test_no_documented_attribute_comment_reads_as_a_type():
             continue
         name = ".".join(("clusterpolicy", *parts))
         public = set(getattr(importlib.import_module(name), "__all__", ()))
-        for (owner, attribute), lines in ModuleAnalyzer.for_module(name).find_attr_docs().items():
-            if (owner.split(".")[0] or attribute) not in public:
-                continue
-            text = str(NumpyDocstring(list(lines), config, what="attribute", name=attribute))
-            if ":type:" in text:
+        module = importlib.import_module(name)
+        documented = [((owner, attribute), list(lines)) for (owner, attribute), lines
+                      in ModuleAnalyzer.for_module(name).find_attr_docs().items()
+                      if (owner.split(".")[0] or attribute) in public]
+        # properties of the public classes: napoleon reads their docstrings the same way
+        documented += [((cls, prop), inspect.getdoc(member).splitlines())
+                       for cls in sorted(public) if inspect.isclass(getattr(module, cls, None))
+                       for prop, member in vars(getattr(module, cls)).items()
+                       if isinstance(member, property) and member.__doc__]
+        for (owner, attribute), lines in documented:
+            text = str(NumpyDocstring(lines, config, what="attribute", name=attribute))
+            read = re.search(r"^:type: (.*)$", text, re.MULTILINE)
+            # a type is names, literals and "or"/"of"/"optional"; words that are prose are not
+            words = [w for w in re.split(r"\s*(?:,|\bor\b|\bof\b|\band\b)\s*",
+                                         read.group(1) if read else "")
+                     if w and not w.startswith(("`", '"', "'", "{", ":", "optional", "default"))]
+            if any(" " in w for w in words):
                 read_as_types.append(f"{name}.{owner + '.' if owner else ''}{attribute}: "
                                      f"{lines[0]!r}")
     assert read_as_types == [], "reword the first line (no 'X: y'):\n" + "\n".join(read_as_types)

@@ -123,7 +123,7 @@ class SinceRelease:
     ----------
     release : Frozen or None
         The latest release (None before the first).
-    changes : Changes or None
+    changes : ~clusterpolicy.book.changes.Changes or None
         This run compared with it (None before the first release).
     """
 
@@ -132,7 +132,7 @@ class SinceRelease:
 
     @property
     def numbers(self) -> dict[str, int]:
-        """Counts the page glues: values moved, verdicts flipped, values unchanged, pages."""
+        """The counts the page glues (values moved, verdicts flipped, values unchanged, pages)."""
         c = self.changes
         if c is None:
             return {"n_moved": 0, "n_flipped": 0, "n_unchanged": 0, "n_pages_moved": 0}
@@ -159,7 +159,8 @@ class SinceRelease:
                             columns=["page", "verdict", "in the release", "in this run"])
 
     def moved_table(self) -> pd.DataFrame:
-        """Every moved value (:meth:`Changes.table`), in the release's and this run's terms."""
+        """Every moved value (:meth:`~clusterpolicy.book.changes.Changes.table`), in the
+        release's and this run's terms."""
         if self.changes is None:
             return Changes((), 0).table()
         return self.changes.table().rename(columns={"before": "in the release",
