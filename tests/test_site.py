@@ -228,7 +228,7 @@ def test_every_chapter_ends_with_its_citation_and_every_page_says_its_version(vi
     cited = load_citation(ROOT / "CITATION.cff")
     edition = f"Version {cited.version} (released {cited.date_released})"
     for page, visit in visits.items():
-        assert edition in visit.page.inner_text("footer"), page
+        assert edition in visit.page.inner_text("div.extra_footer"), page
         # no repository is configured: no button may point at one
         assert visit.page.locator("a[href*='github.com']").count() == 0, page
         if not page.startswith("chapters/"):
