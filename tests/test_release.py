@@ -55,8 +55,8 @@ def repo(tmp_path):
     (tmp_path / "CHANGELOG.md").write_text(CHANGELOG, encoding="utf-8")
     (tmp_path / "releases").mkdir()
     (tmp_path / "releases" / "index.json").write_text('{"releases": []}\n', encoding="utf-8")
-    for args in (["init", "-q"], ["add", "."],
-                 ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "start"]):
+    for args in (["init", "-q"], ["config", "user.name", "t"], ["config", "user.email", "t@t"],
+                 ["add", "."], ["commit", "-qm", "start"]):
         subprocess.run(["git", *args], cwd=tmp_path, check=True)
     return tmp_path
 
@@ -113,6 +113,17 @@ def test_the_first_release_freezes_the_manifest_and_records_itself(repo):
     assert newest.changes[2].startswith("Results: the first release with frozen results")
     assert [r.version for r in citation.read_changelog(repo / "CHANGELOG.md")] == ["0.2.0", "0.1.0"]
     assert "git tag v0.2.0" in lines[-1]
+    # the build ran from a commit that already had the version (the landing page cites it)
+    log = subprocess.run(["git", "log", "--format=%s", "-2"], cwd=repo, capture_output=True,
+                         text=True, check=True).stdout.splitlines()
+    assert log == ["Release 0.2.0: version, date and changes", "start"]
+    committed = subprocess.run(["git", "show", "HEAD:CITATION.cff"], cwd=repo,
+                               capture_output=True, text=True, check=True).stdout
+    assert "version: 0.2.0" in committed
+    assert subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True,
+                          text=True).stdout.split() == ["M", "CHANGELOG.md", "M",
+                                                        "releases/index.json", "??",
+                                                        "releases/0.2.0/"]
     assert [r.version for r in release.releases(repo / "releases" / "index.json")] == ["0.2.0"]
     assert release.latest(repo / "releases" / "index.json").date == "2026-12-08"
     listed = json.loads((repo / "releases" / "index.json").read_text())["releases"]
@@ -149,8 +160,13 @@ def test_a_release_is_refused_when_old_dirty_or_built_from_uncommitted_code(repo
     with pytest.raises(release.ReleaseError, match="uncommitted changes"):
         release.make_release(repo, "0.2.0", build=build)
     (repo / "notes.txt").unlink()
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
+                          text=True).stdout
     with pytest.raises(release.ReleaseError, match="not run from a clean commit"):
         release.make_release(repo, "0.2.0", build=_builder(_manifest(0.03, commit="a+dirty")))
+    # the version commit made before the build is undone
+    assert subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
+                          text=True).stdout == head
     assert build.calls == []  # refused before any build
     assert not (repo / "releases" / "0.2.0").exists()
     assert release.releases(repo / "releases" / "index.json") == []

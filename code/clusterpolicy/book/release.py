@@ -213,13 +213,23 @@ def set_citation_version(text: str, version: str, date: str) -> str:
     return text
 
 
-def changelog_entry(version: str, date: str, previous: Frozen | None,
-                    changes: Changes | None, notes: list[str]) -> str:
+def changelog_entry(version: str, date: str, previous: Frozen | None = None,
+                    changes: Changes | None = None, notes: list[str] | None = None,
+                    *, results: bool | None = None) -> str:
     """The changelog section of a release: the maintainers' notes, then the results that moved
-    since the previous release (computed, never typed)."""
+    since the previous release (computed, never typed).
+
+    ``results`` (default: whether ``changes`` or ``previous`` is given) adds the results item;
+    without it the section is the heading and the notes, as committed before the release's
+    build.
+    """
     lines = [f"## [{version}] - {date}", ""]
-    lines += [note if note.startswith("- ") else f"- {note}" for note in notes]
+    lines += [note if note.startswith("- ") else f"- {note}" for note in notes or []]
+    if results is None:
+        results = changes is not None or previous is not None
     manifest = f"`{RELEASES}/{version}/{MANIFEST}`"
+    if not results:
+        return "\n".join(lines) + "\n"
     if previous is None or changes is None:
         lines.append(f"- Results: the first release with frozen results ({manifest}).")
     elif changes.nothing_moved:
@@ -280,10 +290,12 @@ def make_release(root: str | os.PathLike[str], version: str, *, out: str | None 
     """Make release ``version``: build the book on its default data and parameters, freeze the
     run manifest, and record the release in ``CITATION.cff`` and ``CHANGELOG.md``.
 
-    The working tree must be clean (the frozen manifest names the commit it was built from),
-    and ``version`` newer than ``CITATION.cff``'s and every release's. Nothing is committed:
-    the command prints what to commit and tag. ``make release VERSION=X.Y.Z`` runs the test
-    suite first.
+    The working tree must be clean, and ``version`` newer than ``CITATION.cff``'s and every
+    release's. The version, date and the changelog's notes are committed first and the book is
+    built from that commit (the frozen manifest names it; a failed build undoes it); the
+    frozen manifest, the releases index and the changelog's results item are left for the
+    maintainer to commit and tag, as the command prints. ``make release VERSION=X.Y.Z`` runs
+    the test suite first.
 
     Parameters
     ----------
@@ -336,10 +348,24 @@ def make_release(root: str | os.PathLike[str], version: str, *, out: str | None 
         from clusterpolicy.book.build import build as build_book
 
         build = build_book
-    progress(f"building the book for release {version}")
-    manifest = build(root, out=out, progress=progress)
-    if str(manifest.get("commit") or "").endswith("+dirty") or not manifest.get("commit"):
-        raise ReleaseError("the build did not run from a clean commit; nothing was released")
+    # The version, date and notes are committed first, so that the pages built for the release
+    # (the landing page cites the version) are the release's, from a clean commit.
+    start = _git(root, "rev-parse", "HEAD").strip()
+    rest, notes = _unreleased_notes(changelog_file.read_text(encoding="utf-8"))
+    heading = changelog_entry(version, date, notes=notes)
+    changelog_file.write_text(_insert_entry(rest, heading), encoding="utf-8")
+    citation_file.write_text(set_citation_version(citation, version, date), encoding="utf-8")
+    try:
+        _git(root, "commit", "-q", "-m", f"Release {version}: version, date and changes",
+             "--", CITATION, CHANGELOG)
+        progress(f"building the book for release {version}")
+        manifest = build(root, out=out, progress=progress)
+        if str(manifest.get("commit") or "").endswith("+dirty") or not manifest.get("commit"):
+            raise ReleaseError("the build did not run from a clean commit; nothing was released")
+    except BaseException:
+        # nothing of a release that was not made stays behind
+        _git(root, "reset", "-q", "--hard", start)
+        raise
     frozen = {**manifest, "release": {"version": version, "date": date}}
     target = folder / version / MANIFEST
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -351,12 +377,11 @@ def make_release(root: str | os.PathLike[str], version: str, *, out: str | None 
                                       before_label=f"release {previous.version}",
                                       after_label=f"release {version}")
                if previous is not None else None)
-    rest, notes = _unreleased_notes(changelog_file.read_text(encoding="utf-8"))
-    changelog_file.write_text(
-        _insert_entry(rest, changelog_entry(version, date, previous, changes, notes)),
-        encoding="utf-8")
-    citation_file.write_text(set_citation_version(citation, version, date), encoding="utf-8")
-    progress(f"release {version} frozen in {target.relative_to(root)}; {CITATION} and "
-             f"{CHANGELOG} updated. Now: git add {RELEASES} {CITATION} {CHANGELOG} && "
+    full = changelog_entry(version, date, previous, changes, notes, results=True)
+    changelog_file.write_text(changelog_file.read_text(encoding="utf-8").replace(heading, full, 1),
+                              encoding="utf-8")
+    progress(f"release {version} frozen in {target.relative_to(root)} (built from "
+             f"{manifest['commit'][:12]}, where {CITATION} and {CHANGELOG} got the version); "
+             f"the changelog has its results. Now: git add {RELEASES} {CHANGELOG} && "
              f"git commit -m 'Release {version}' && git tag v{version}")
     return target
