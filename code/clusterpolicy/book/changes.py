@@ -165,7 +165,8 @@ def _shown(value: Value) -> str:
         return "–"
     if _is_table(value):
         return f"table of {value.strip().count(chr(10)) - 1} rows"
-    if isinstance(value, float) and math.isnan(value):
+    if (isinstance(value, float) and math.isnan(value)) or (
+            isinstance(value, str) and value.strip().lower() == "nan"):  # also a glued "nan" text
         return "not a number"
     if isinstance(value, str) and len(value) > SHOWN_TEXT:
         return f"a text of {len(value):,} characters"
