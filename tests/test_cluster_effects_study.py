@@ -19,6 +19,7 @@ import pytest
 
 from clusterpolicy import synthetic
 from clusterpolicy.studies import cluster_effects as ce
+from clusterpolicy.studies import equivalence
 from clusterpolicy.studies.productivity import tfp_sample
 
 pytestmark = pytest.mark.slow
@@ -347,6 +348,16 @@ def test_moderation_says_why_when_a_characteristic_is_missing_or_constant(data, 
     assert moderation.table.loc["size", "outcome"].startswith("not estimated: ")
     assert np.isnan(moderation.table.loc["size", "TOST p"])
     assert moderation.moderators["capint"].computed   # the others are unaffected
+    # what the page glues: numbers of computed moderators only, the reason of the others
+    numbers, texts, flags = moderation.numbers, moderation.texts, moderation.flags
+    assert "size_slope" not in numbers and numbers["capint_tost_p"] == (
+        moderation.moderators["capint"].test.p_tost)
+    assert numbers["tost_interval"] == pytest.approx(1 - 2 * moderation.level)
+    assert texts["size_interaction_reason"] == size.reason
+    assert "capint_interaction_reason" not in texts and texts["capint_summary"]
+    assert flags["size_interaction_computed"] is False and flags["capint_interaction_computed"]
+    assert sum(flags[f"capint_{o.replace(' ', '_')}"] for o in equivalence.OUTCOMES) == 1
+    assert not any(flags[f"size_{o.replace(' ', '_')}"] for o in equivalence.OUTCOMES)
 
 
 def test_specification_table(spec, data, matched, twfe, staggered):

@@ -1728,6 +1728,44 @@ class Moderation:
     n_pairs: int
     notes: Notes
 
+    @property
+    def flags(self) -> dict[str, bool]:
+        """Per moderator ``KEY``: ``KEY_<outcome>`` for each equivalence outcome (the sentence
+        that applies) and ``KEY_interaction_computed``."""
+        out: dict[str, bool] = {}
+        for key, m in self.moderators.items():
+            for outcome in equivalence.OUTCOMES:
+                out[f"{key}_{outcome.replace(' ', '_')}"] = m.outcome == outcome
+            out[f"{key}_interaction_computed"] = m.computed
+        return out
+
+    @property
+    def texts(self) -> dict[str, str]:
+        """Per moderator: ``KEY_summary``, and ``KEY_interaction_reason`` where not computed."""
+        out = {f"{key}_summary": m.summary for key, m in self.moderators.items()}
+        out.update({f"{key}_interaction_reason": m.reason
+                    for key, m in self.moderators.items() if not m.computed})
+        return out
+
+    @property
+    def numbers(self) -> dict[str, float]:
+        """The test's level and power, and per computed moderator its slope, 10th and 90th
+        percentiles, contrast and equivalence test (``KEY_slope``, ``KEY_tost_p``, ...)."""
+        out = {"mdd_power": self.power, "test_level": self.level,
+               "tost_interval": 1 - 2 * self.level,
+               "mdd_multiplier": equivalence.minimum_detectable_difference(
+                   1.0, self.level, self.power)}
+        for key, m in self.moderators.items():
+            if not m.computed or m.test is None:
+                continue
+            out.update({f"{key}_{name}": value for name, value in (
+                ("slope", m.slope), ("slope_se", m.slope_se), ("low", m.low), ("high", m.high),
+                ("contrast", m.contrast), ("contrast_se", m.contrast_se),
+                ("contrast_lo", m.test.ci_low), ("contrast_hi", m.test.ci_high),
+                ("diff_p", m.test.p_difference), ("tost_p", m.test.p_tost),
+                ("mdd", m.test.mdd), ("smallest_bound", m.test.smallest_bound))})
+        return out
+
 
 def moderation(
     data: EstimationPanel,
