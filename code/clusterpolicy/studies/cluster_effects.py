@@ -1730,8 +1730,8 @@ class Moderation:
 
     @property
     def flags(self) -> dict[str, bool]:
-        """Per moderator ``KEY``: ``KEY_<outcome>`` for each equivalence outcome (the sentence
-        that applies) and ``KEY_interaction_computed``."""
+        """The flags the page glues, for each moderator ``KEY`` one ``KEY_<outcome>`` per
+        equivalence outcome (the sentence that applies) and ``KEY_interaction_computed``."""
         out: dict[str, bool] = {}
         for key, m in self.moderators.items():
             for outcome in equivalence.OUTCOMES:
@@ -1741,7 +1741,8 @@ class Moderation:
 
     @property
     def texts(self) -> dict[str, str]:
-        """Per moderator: ``KEY_summary``, and ``KEY_interaction_reason`` where not computed."""
+        """The texts the page glues, ``KEY_summary`` of each moderator and
+        ``KEY_interaction_reason`` of those not computed."""
         out = {f"{key}_summary": m.summary for key, m in self.moderators.items()}
         out.update({f"{key}_interaction_reason": m.reason
                     for key, m in self.moderators.items() if not m.computed})
